@@ -1,0 +1,150 @@
+# memectl: one Makefile, libraries through pkg-config, objects under build/.
+#
+#   make            build memectl and meme-worker into build/
+#   make test       install what the tests need, build under ASan+UBSan, run all tests
+#   make run        install what it needs, build, start a local stack, make and show a meme
+#   make install    PREFIX=/usr/local DESTDIR= ...
+#   make format     reformat; make check-format verifies
+
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+DATADIR   ?= $(PREFIX)/share/memectl
+MANDIR    ?= $(PREFIX)/share/man
+WERROR    ?= 1
+CC        ?= cc
+PKG_CONFIG ?= pkg-config
+
+PKGS      := libnats jansson libsixel freetype2 libpng libjpeg libdeflate libcrypto
+TEST_PKGS := cmocka
+
+WARN := -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes \
+        -Wformat=2 -Wno-format-truncation -Wno-unused-parameter -Wvla \
+        -Wimplicit-fallthrough
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -I lib $(WARN) \
+               -DMEME_VERSION='"$(VERSION)"' -DMEME_DATADIR='"$(DATADIR)"' \
+               $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lpthread -lm
+
+MODE ?= release
+ifeq ($(MODE),test)
+OUT := build/test
+MODE_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+               -fno-sanitize-recover=undefined
+MODE_LDFLAGS := -fsanitize=address,undefined
+else
+OUT := build
+MODE_CFLAGS := -O2 -g
+MODE_LDFLAGS :=
+endif
+
+CFLAGS  ?=
+LDFLAGS ?=
+ALL_CFLAGS  = $(BASE_CFLAGS) $(MODE_CFLAGS) $(CFLAGS) -MMD -MP
+ALL_LDFLAGS = $(MODE_LDFLAGS) $(LDFLAGS)
+
+LIB_SRC    := $(wildcard lib/*.c)
+CLI_SRC    := $(wildcard cli/*.c)
+WORKER_SRC := $(wildcard server/*.c)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+INTEG_SRC  := $(wildcard tests/integration/test_*.c)
+HARNESS_SRC := tests/harness.c
+
+LIB_OBJ    := $(LIB_SRC:%.c=$(OUT)/obj/%.o)
+CLI_OBJ    := $(CLI_SRC:%.c=$(OUT)/obj/%.o)
+WORKER_OBJ := $(WORKER_SRC:%.c=$(OUT)/obj/%.o)
+HARNESS_OBJ := $(HARNESS_SRC:%.c=$(OUT)/obj/%.o)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
+INTEG_BIN  := $(INTEG_SRC:tests/integration/%.c=$(OUT)/tests/%)
+
+LIBMEME := $(OUT)/libmeme.a
+MEMECTL := $(OUT)/memectl
+WORKER  := $(OUT)/meme-worker
+
+.PHONY: all build test unit integration run install uninstall clean format check-format deps \
+        check-deps
+
+all: build
+
+build: $(MEMECTL) $(WORKER)
+
+$(OUT)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBMEME): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(MEMECTL): $(CLI_OBJ) $(LIBMEME)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(LIBMEME) $(LIBS)
+
+$(WORKER): $(WORKER_OBJ) $(LIBMEME)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(WORKER_OBJ) $(LIBMEME) $(LIBS)
+
+$(OUT)/tests/%: tests/unit/%.c $(LIBMEME)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -I tests $(ALL_LDFLAGS) -o $@ $< $(LIBMEME) \
+	    $(LIBS) $(shell $(PKG_CONFIG) --libs $(TEST_PKGS))
+
+$(OUT)/tests/%: tests/integration/%.c $(HARNESS_OBJ) $(LIBMEME)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -I tests $(ALL_LDFLAGS) -o $@ $< $(HARNESS_OBJ) $(LIBMEME) \
+	    $(LIBS) $(shell $(PKG_CONFIG) --libs $(TEST_PKGS))
+
+# The whole suite: dependencies, a sanitizer build, unit then integration tests.
+test: deps
+	$(MAKE) MODE=test test-build
+	scripts/run-tests $(OUT_TEST)
+
+OUT_TEST := build/test
+test-build: $(MEMECTL) $(WORKER) $(UNIT_BIN) $(INTEG_BIN)
+
+unit: 
+	$(MAKE) MODE=test test-build
+	scripts/run-tests --unit build/test
+
+integration:
+	$(MAKE) MODE=test test-build
+	scripts/run-tests --integration build/test
+
+run: deps
+	$(MAKE) build
+	scripts/run-demo build
+
+deps:
+	scripts/install-deps
+
+check-deps:
+	scripts/install-deps --check
+
+install: build
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/templates
+	install -m 0755 $(MEMECTL) $(WORKER) $(DESTDIR)$(BINDIR)/
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
+	for m in man/*.1; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man1/; done; true
+	for m in man/*.8; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man8/; done; true
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 0644 completions/memectl.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/memectl
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/memectl $(DESTDIR)$(BINDIR)/meme-worker
+	rm -f $(DESTDIR)$(MANDIR)/man1/memectl*.1 $(DESTDIR)$(MANDIR)/man8/meme-worker.8
+	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/memectl
+	rm -rf $(DESTDIR)$(DATADIR)
+
+SRC_ALL := $(wildcard lib/*.[ch] cli/*.[ch] server/*.[ch] tests/*.[ch] tests/*/*.[ch])
+format:
+	clang-format -i $(SRC_ALL)
+check-format:
+	clang-format --dry-run -Werror $(SRC_ALL)
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

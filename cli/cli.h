@@ -1,0 +1,106 @@
+/*
+ * memectl's shared pieces: the command table, the option tables that produce
+ * --help, usage errors and completions, exit codes, and the context main()
+ * sets up once for every command.
+ */
+#ifndef MEMECTL_CLI_H
+#define MEMECTL_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "mq.h"
+
+enum exit_code {
+    EXIT_OK = 0,
+    EXIT_FAIL = 1,
+    EXIT_USAGE = 2,
+    EXIT_UNREACHABLE = 3, /* no server at the address */
+    EXIT_TIMEOUT = 4,     /* the server is there but the answer did not come in time */
+};
+
+/* One option of a command. key is what the parser hands back. */
+struct opt_spec {
+    int key;
+    char short_name; /* 0 = none */
+    const char *long_name;
+    const char *arg; /* NULL for a flag, else the placeholder ("FILE") */
+    const char *help;
+    const char *values; /* space-separated fixed values for completion, or NULL */
+};
+
+struct cli;
+
+struct cmd_spec {
+    const char *name;
+    const char *summary;
+    const char *usage; /* after "memectl NAME " */
+    const char *description;
+    const struct opt_spec *opts; /* terminated by a zero key */
+    int (*run)(struct cli *cli, int argc, char **argv);
+};
+
+/* What main() prepared: global options, resolved once. */
+struct cli {
+    const char *prog;
+    const struct cmd_spec *cmd;
+    const char *server;        /* NULL until resolved */
+    const char *server_source; /* "flag", "environment", "local stack", "default" */
+    int quiet;
+    int verbose;
+    bool color; /* stderr is a terminal and NO_COLOR is unset */
+};
+
+struct opt_iter {
+    const struct cmd_spec *cmd;
+    int argc;
+    char **argv;
+    int i;
+    int key;
+    const char *value;
+    char **positional; /* collected non-option arguments */
+    int npositional;
+    bool done_opts;
+    char shortbuf[3];
+    const char *bundle; /* rest of a bundle of short flags */
+};
+
+/* Starts iterating cmd's options over argv[1..argc-1]. */
+void opt_init(struct opt_iter *it, const struct cmd_spec *cmd, int argc, char **argv);
+/* Next option: 1 with it->key/value set, 0 at the end (positionals collected),
+ * -1 after printing a usage error (the caller exits EXIT_USAGE). -h/--help
+ * prints help and returns key 'h'. */
+int opt_next(struct opt_iter *it);
+void opt_release(struct opt_iter *it);
+
+void cmd_help(const struct cmd_spec *cmd, FILE *f);
+void cmd_usage_error(const struct cmd_spec *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The closest of candidates to word (edit distance), or NULL when none is close. */
+const char *closest_word(const char *word, const char *const *candidates, size_t n);
+
+/* The table of commands, NULL-name terminated. */
+extern const struct cmd_spec commands[];
+const struct cmd_spec *cmd_find(const char *name);
+
+/* Resolves the NATS URL: --server > NATS_URL > the running local stack > default. */
+void cli_resolve_server(struct cli *cli);
+
+/* Messages: "memectl: ..." on stderr; quiet suppresses info. */
+void cli_info(const struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Exit code for a libmeme error code. */
+int cli_exit_for(int code);
+
+int cmd_gen(struct cli *cli, int argc, char **argv);
+int cmd_up(struct cli *cli, int argc, char **argv);
+int cmd_down(struct cli *cli, int argc, char **argv);
+int cmd_templates(struct cli *cli, int argc, char **argv);
+int cmd_version(struct cli *cli, int argc, char **argv);
+int cmd_completion(struct cli *cli, int argc, char **argv);
+int cmd_help_run(struct cli *cli, int argc, char **argv);
+
+extern const struct opt_spec gen_opts[], up_opts[], down_opts[], templates_opts[], version_opts[],
+    completion_opts[], help_opts[];
+
+#endif

@@ -1,0 +1,253 @@
+/*
+ * The small commands: templates (the local engine's backgrounds), version
+ * (ours and the libraries'), and completion (generated from the command and
+ * option tables, so it always matches the parser).
+ */
+#include "cli.h"
+#include "render.h"
+#include "xalloc.h"
+
+#include <jansson.h>
+#include <jpeglib.h>
+#include <libdeflate.h>
+#include <nats/nats.h>
+#include <openssl/opensslv.h>
+#include <png.h>
+#include <sixel.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ft2build.h>
+#include FT_FREETYPE_H
+
+enum { OUT_JSON = 'j', OUT_FORMAT = 'o' };
+
+const struct opt_spec templates_opts[] = {
+    {OUT_FORMAT, 'o', "output", "FORMAT", "text or json", "text json"},
+    {OUT_JSON, 0, "json", NULL, "same as -o json", NULL},
+    {0, 0, NULL, NULL, NULL, NULL},
+};
+
+const struct opt_spec version_opts[] = {
+    {OUT_JSON, 0, "json", NULL, "print as JSON", NULL},
+    {0, 0, NULL, NULL, NULL, NULL},
+};
+
+const struct opt_spec completion_opts[] = {{0, 0, NULL, NULL, NULL, NULL}};
+
+/* Parses options that only select text or JSON output; -1 for help shown,
+ * EXIT_USAGE on error, else 0 with *json set. */
+static int parse_output(struct cli *cli, int argc, char **argv, bool *json)
+{
+    struct opt_iter it;
+    int r, rc = 0;
+    *json = false;
+    opt_init(&it, cli->cmd, argc, argv);
+    while ((r = opt_next(&it)) > 0) {
+        if (it.key == 'h') {
+            rc = -1;
+            break;
+        }
+        if (it.key == OUT_JSON) {
+            *json = true;
+        } else if (it.key == OUT_FORMAT) {
+            if (strcmp(it.value, "json") == 0) {
+                *json = true;
+            } else if (strcmp(it.value, "text") != 0) {
+                cmd_usage_error(cli->cmd, "-o must be text or json, not \"%s\"", it.value);
+                rc = EXIT_USAGE;
+                break;
+            }
+        }
+    }
+    if (rc == 0 && r < 0)
+        rc = EXIT_USAGE;
+    if (rc == 0 && it.npositional) {
+        cmd_usage_error(cli->cmd, "unexpected argument \"%s\"", it.positional[0]);
+        rc = EXIT_USAGE;
+    }
+    opt_release(&it);
+    return rc;
+}
+
+int cmd_templates(struct cli *cli, int argc, char **argv)
+{
+    bool json;
+    struct meme_err err = {0};
+    int rc = parse_output(cli, argc, argv, &json);
+    if (rc)
+        return rc < 0 ? EXIT_OK : rc;
+    struct renderer *r = renderer_new(NULL, NULL, &err);
+    if (!r) {
+        cli_error("%s", err.msg);
+        return EXIT_FAIL;
+    }
+    struct render_template_info info[256];
+    size_t n = renderer_templates(r, info, 256);
+    if (n > 256)
+        n = 256;
+    if (json) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++) {
+            json_t *o = json_object();
+            json_object_set_new(o, "name", json_string(info[i].name));
+            json_object_set_new(o, "description", json_string(info[i].description));
+            json_object_set_new(o, "kind", json_string(info[i].builtin ? "generated" : "file"));
+            json_array_append_new(arr, o);
+        }
+        json_dumpf(arr, stdout, JSON_INDENT(2));
+        fputc('\n', stdout);
+        json_decref(arr);
+    } else {
+        printf("%-20s %-10s %s\n", "NAME", "KIND", "DESCRIPTION");
+        for (size_t i = 0; i < n; i++)
+            printf("%-20s %-10s %s\n", info[i].name, info[i].builtin ? "generated" : "file",
+                   info[i].description);
+    }
+    renderer_free(r);
+    return EXIT_OK;
+}
+
+int cmd_version(struct cli *cli, int argc, char **argv)
+{
+    bool json = false;
+    if (cli->cmd) {
+        int rc = parse_output(cli, argc, argv, &json);
+        if (rc)
+            return rc < 0 ? EXIT_OK : rc;
+    }
+    FT_Library ft;
+    FT_Int fa = 0, fb = 0, fc = 0;
+    if (FT_Init_FreeType(&ft) == 0) {
+        FT_Library_Version(ft, &fa, &fb, &fc);
+        FT_Done_FreeType(ft);
+    }
+    char ftv[32], jpg[16];
+    snprintf(ftv, sizeof(ftv), "%d.%d.%d", fa, fb, fc);
+    snprintf(jpg, sizeof(jpg), "%d", JPEG_LIB_VERSION);
+    const char *libs[][2] = {
+        {"nats.c", nats_GetVersion()},
+        {"jansson", jansson_version_str()},
+        {"libsixel", LIBSIXEL_VERSION},
+        {"freetype", ftv},
+        {"libpng", png_libpng_ver},
+        {"libjpeg", jpg},
+        {"libdeflate", LIBDEFLATE_VERSION_STRING},
+        {"openssl", OPENSSL_VERSION_TEXT},
+    };
+    size_t n = sizeof(libs) / sizeof(libs[0]);
+    if (json) {
+        json_t *o = json_object(), *l = json_object();
+        json_object_set_new(o, "version", json_string(MEME_VERSION));
+        json_object_set_new(o, "protocol", json_integer(1));
+        for (size_t i = 0; i < n; i++)
+            json_object_set_new(l, libs[i][0], json_string(libs[i][1]));
+        json_object_set_new(o, "libraries", l);
+        json_dumpf(o, stdout, JSON_INDENT(2));
+        fputc('\n', stdout);
+        json_decref(o);
+        return EXIT_OK;
+    }
+    printf("memectl %s (protocol v1)\n", MEME_VERSION);
+    for (size_t i = 0; i < n; i++)
+        printf("  %-11s %s\n", libs[i][0], libs[i][1]);
+    return EXIT_OK;
+}
+
+static void bash_words(FILE *f, const struct opt_spec *opts)
+{
+    for (const struct opt_spec *o = opts; o && o->key; o++) {
+        if (o->short_name)
+            fprintf(f, " -%c", o->short_name);
+        fprintf(f, " --%s", o->long_name);
+    }
+    fputs(" --help", f);
+}
+
+static void completion_bash(FILE *f)
+{
+    fputs("# bash completion for memectl; generated by `memectl completion bash`\n"
+          "_memectl() {\n"
+          "    local cur prev cmd i\n"
+          "    COMPREPLY=()\n"
+          "    cur=\"${COMP_WORDS[COMP_CWORD]}\"\n"
+          "    prev=\"${COMP_WORDS[COMP_CWORD-1]}\"\n"
+          "    cmd=\"\"\n"
+          "    for ((i = 1; i < COMP_CWORD; i++)); do\n"
+          "        case \"${COMP_WORDS[i]}\" in\n"
+          "        -s|--server) ((i++)) ;;\n"
+          "        -*) ;;\n"
+          "        *) cmd=\"${COMP_WORDS[i]}\"; break ;;\n"
+          "        esac\n"
+          "    done\n"
+          "    if [ -z \"$cmd\" ]; then\n"
+          "        COMPREPLY=($(compgen -W \"",
+          f);
+    for (const struct cmd_spec *c = commands; c->name; c++)
+        fprintf(f, "%s%s", c == commands ? "" : " ", c->name);
+    fputs(" -s --server -q --quiet -v --verbose -h --help --version\" -- \"$cur\"))\n"
+          "        return\n"
+          "    fi\n"
+          "    case \"$cmd:$prev\" in\n",
+          f);
+    for (const struct cmd_spec *c = commands; c->name; c++)
+        for (const struct opt_spec *o = c->opts; o && o->key; o++) {
+            if (!o->arg)
+                continue;
+            fprintf(f, "    %s:--%s", c->name, o->long_name);
+            if (o->short_name)
+                fprintf(f, "|%s:-%c", c->name, o->short_name);
+            if (o->values)
+                fprintf(f, ")\n        COMPREPLY=($(compgen -W \"%s\" -- \"$cur\")); return ;;\n",
+                        o->values);
+            else if (strcmp(o->arg, "FILE") == 0)
+                fputs(")\n        COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n", f);
+            else
+                fputs(")\n        return ;;\n", f);
+        }
+    fputs("    esac\n"
+          "    case \"$cmd\" in\n",
+          f);
+    for (const struct cmd_spec *c = commands; c->name; c++) {
+        fprintf(f, "    %s)\n        COMPREPLY=($(compgen -W \"", c->name);
+        if (strcmp(c->name, "help") == 0) {
+            for (const struct cmd_spec *d = commands; d->name; d++)
+                fprintf(f, "%s ", d->name);
+        } else if (strcmp(c->name, "completion") == 0) {
+            fputs("bash ", f);
+        }
+        bash_words(f, c->opts);
+        fputs("\" -- \"$cur\")) ;;\n", f);
+    }
+    fputs("    esac\n"
+          "}\n"
+          "complete -F _memectl memectl\n",
+          f);
+}
+
+int cmd_completion(struct cli *cli, int argc, char **argv)
+{
+    struct opt_iter it;
+    int r;
+    opt_init(&it, cli->cmd, argc, argv);
+    while ((r = opt_next(&it)) > 0)
+        if (it.key == 'h') {
+            opt_release(&it);
+            return EXIT_OK;
+        }
+    int rc = EXIT_OK;
+    if (r < 0) {
+        rc = EXIT_USAGE;
+    } else if (it.npositional != 1) {
+        cmd_usage_error(cli->cmd, "name one shell");
+        rc = EXIT_USAGE;
+    } else if (strcmp(it.positional[0], "bash") == 0) {
+        completion_bash(stdout);
+    } else {
+        cmd_usage_error(cli->cmd, "no completion for \"%s\" yet (bash is supported)",
+                        it.positional[0]);
+        rc = EXIT_USAGE;
+    }
+    opt_release(&it);
+    return rc;
+}

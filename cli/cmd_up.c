@@ -1,0 +1,628 @@
+/*
+ * memectl up / down: the whole stack on one machine. `up` starts
+ * nats-server -js (file store and logs under the state directory), an
+ * optional redis-server and N workers as background processes, waits until a
+ * worker is pulling, and records what it started; `down` stops exactly those
+ * processes. Both are idempotent.
+ */
+#include "cli.h"
+#include "paths.h"
+#include "proto.h"
+#include "stack.h"
+#include "xalloc.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+enum {
+    UP_WORKERS = 'w',
+    UP_NATS_PORT = 1000,
+    UP_MONITOR_PORT,
+    UP_REDIS_PORT,
+    UP_NO_REDIS,
+    UP_WAIT,
+};
+
+const struct opt_spec up_opts[] = {
+    {UP_WORKERS, 'w', "workers", "N", "number of meme-worker processes (default 1)", NULL},
+    {UP_NATS_PORT, 0, "nats-port", "PORT", "NATS client port (default 4222)", NULL},
+    {UP_MONITOR_PORT, 0, "monitor-port", "PORT", "NATS monitoring port, /jsz (default 8222)", NULL},
+    {UP_REDIS_PORT, 0, "redis-port", "PORT", "Redis port (default 6379)", NULL},
+    {UP_NO_REDIS, 0, "no-redis", NULL, "do not start redis-server", NULL},
+    {UP_WAIT, 0, "wait", "SECONDS", "how long to wait for the stack to be ready (default 20)",
+     NULL},
+    {0, 0, NULL, NULL, NULL, NULL},
+};
+
+const struct opt_spec down_opts[] = {{0, 0, NULL, NULL, NULL, NULL}};
+
+struct up_args {
+    int workers;
+    int nats_port, monitor_port, redis_port;
+    bool no_redis;
+    double wait_s;
+};
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* 1 when something accepts TCP connections on 127.0.0.1:port. */
+static int port_open(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    close(fd);
+    return ok;
+}
+
+/* Starts argv[0] detached in its own session with output to log; fills the
+ * process record. env is NULL-terminated "NAME=value" entries to add. */
+static int spawn(const char *role, char *const argv[], char *const env[], const char *log,
+                 struct stack_proc *p)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -errno;
+    if (pid == 0) {
+        setsid();
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        if (nul >= 0)
+            dup2(nul, 0);
+        for (size_t i = 0; env && env[i]; i++)
+            putenv(env[i]);
+        execv(argv[0], argv);
+        dprintf(2, "memectl up: cannot run %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    memset(p, 0, sizeof(*p));
+    snprintf(p->role, sizeof(p->role), "%s", role);
+    p->pid = pid;
+    /* /proc/PID/stat exists as soon as fork returns. */
+    for (int i = 0; i < 50 && (p->start = stack_start_time(pid)) == 0; i++)
+        sleep_ms(2);
+    return 0;
+}
+
+static void show_log_tail(const char *log)
+{
+    FILE *f = fopen(log, "r");
+    if (!f)
+        return;
+    char *lines[8] = {0};
+    char line[512];
+    size_t n = 0;
+    while (fgets(line, sizeof(line), f)) {
+        free(lines[n % 8]);
+        lines[n % 8] = xstrdup(line);
+        n++;
+    }
+    fclose(f);
+    size_t start = n > 8 ? n - 8 : 0;
+    for (size_t i = start; i < n; i++)
+        fprintf(stderr, "  | %s", lines[i % 8]);
+    for (size_t i = 0; i < 8; i++)
+        free(lines[i]);
+}
+
+/* Reaps a child that already died; 1 when it is gone. */
+static int child_died(pid_t pid)
+{
+    int st;
+    return waitpid(pid, &st, WNOHANG) == pid;
+}
+
+static int write_nats_conf(const char *dir, const struct up_args *a, char **conf_out)
+{
+    char *conf = xasprintf("%s/nats.conf", dir);
+    FILE *f = fopen(conf, "w");
+    if (!f) {
+        int rc = -errno;
+        free(conf);
+        return rc;
+    }
+    /* max_payload: a 1024x1024 PNG sent base64 to the original clients
+     * exceeds the 1 MiB default (docs/protocol.md). sync_interval: with the
+     * default, acknowledged messages can be lost on power loss. */
+    fprintf(f,
+            "# written by memectl up; edits are replaced on the next run\n"
+            "listen: 127.0.0.1:%d\n"
+            "http: 127.0.0.1:%d\n"
+            "max_payload: %d\n"
+            "jetstream {\n"
+            "  store_dir: \"%s/nats\"\n"
+            "  max_memory_store: 256MB\n"
+            "  max_file_store: 2GB\n"
+            "}\n",
+            a->nats_port, a->monitor_port, MQ_PAYLOAD_WANTED, dir);
+    fclose(f);
+    *conf_out = conf;
+    return 0;
+}
+
+static int start_nats(const char *dir, const char *logs, const struct up_args *a,
+                      struct stack_proc *p, double deadline)
+{
+    char *bin = paths_find_program("nats-server");
+    char *conf = NULL, *log = xasprintf("%s/nats.log", logs);
+    int rc = EXIT_FAIL;
+    if (!bin) {
+        cli_error("nats-server is not installed (Debian/Ubuntu: apt-get install nats-server, "
+                  "or run scripts/install-deps)");
+        goto out;
+    }
+    if (port_open(a->nats_port)) {
+        cli_error("port %d is already in use by another program; choose another with "
+                  "--nats-port",
+                  a->nats_port);
+        goto out;
+    }
+    if (port_open(a->monitor_port)) {
+        cli_error("port %d is already in use; choose another with --monitor-port", a->monitor_port);
+        goto out;
+    }
+    if (write_nats_conf(dir, a, &conf) < 0) {
+        cli_error("cannot write %s/nats.conf: %s", dir, strerror(errno));
+        goto out;
+    }
+    char *argv[] = {bin, "-c", conf, NULL};
+    if (spawn("nats", argv, NULL, log, p) < 0) {
+        cli_error("cannot start nats-server: %s", strerror(errno));
+        goto out;
+    }
+    p->port = a->nats_port;
+    p->port2 = a->monitor_port;
+    while (!port_open(a->nats_port)) {
+        if (child_died(p->pid) || mono_s() > deadline) {
+            cli_error("nats-server did not start; the end of %s:", log);
+            show_log_tail(log);
+            kill(p->pid, SIGKILL);
+            p->pid = 0;
+            goto out;
+        }
+        sleep_ms(20);
+    }
+    rc = 0;
+out:
+    free(bin);
+    free(conf);
+    free(log);
+    return rc;
+}
+
+/* Waits for "+PONG" from Redis on a raw socket: memectl links no Redis client. */
+static int redis_ping(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    int ok = 0;
+    char buf[16] = {0};
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && write(fd, "PING\r\n", 6) == 6 &&
+        read(fd, buf, sizeof(buf) - 1) > 0)
+        ok = strncmp(buf, "+PONG", 5) == 0;
+    close(fd);
+    return ok;
+}
+
+static int start_redis(const char *dir, const char *logs, const struct up_args *a,
+                       struct stack_proc *p, double deadline)
+{
+    char *bin = paths_find_program("redis-server");
+    char *log = xasprintf("%s/redis.log", logs);
+    char *rdir = xasprintf("%s/redis", dir);
+    char port[16];
+    int rc = EXIT_FAIL;
+    if (!bin) {
+        cli_error("redis-server is not installed (apt-get install redis-server, or run "
+                  "scripts/install-deps); use --no-redis to go without the cache");
+        goto out;
+    }
+    if (port_open(a->redis_port)) {
+        cli_error("port %d is already in use; choose another with --redis-port or use "
+                  "--no-redis",
+                  a->redis_port);
+        goto out;
+    }
+    paths_mkdir_p(rdir, 0700);
+    snprintf(port, sizeof(port), "%d", a->redis_port);
+    /* A cache: no persistence, bounded memory, least recently used out. */
+    char *argv[] = {bin,
+                    "--port",
+                    port,
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    rdir,
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--maxmemory",
+                    "256mb",
+                    "--maxmemory-policy",
+                    "allkeys-lru",
+                    "--daemonize",
+                    "no",
+                    NULL};
+    if (spawn("redis", argv, NULL, log, p) < 0) {
+        cli_error("cannot start redis-server: %s", strerror(errno));
+        goto out;
+    }
+    p->port = a->redis_port;
+    while (!redis_ping(a->redis_port)) {
+        if (child_died(p->pid) || mono_s() > deadline) {
+            cli_error("redis-server did not start; the end of %s:", log);
+            show_log_tail(log);
+            kill(p->pid, SIGKILL);
+            p->pid = 0;
+            goto out;
+        }
+        sleep_ms(20);
+    }
+    rc = 0;
+out:
+    free(bin);
+    free(log);
+    free(rdir);
+    return rc;
+}
+
+static int start_worker(const char *logs, int index, int nats_port, int redis_port,
+                        struct stack_proc *p)
+{
+    char *bin = paths_find_program("meme-worker");
+    if (!bin) {
+        cli_error("meme-worker was not found next to memectl or on PATH (run `make`)");
+        return EXIT_FAIL;
+    }
+    char *log = xasprintf("%s/worker-%d.log", logs, index);
+    char nats_env[64], redis_env[64], id_env[64];
+    snprintf(nats_env, sizeof(nats_env), "NATS_URL=nats://127.0.0.1:%d", nats_port);
+    snprintf(redis_env, sizeof(redis_env), "REDIS_URL=redis://127.0.0.1:%d", redis_port);
+    snprintf(id_env, sizeof(id_env), "WORKER_ID=local-%d", index);
+    char *env[] = {nats_env, redis_port ? redis_env : id_env, id_env, NULL};
+    char *argv[] = {bin, NULL};
+    int rc = spawn("worker", argv, env, log, p);
+    p->port = index;
+    free(bin);
+    free(log);
+    if (rc < 0) {
+        cli_error("cannot start meme-worker: %s", strerror(-rc));
+        return EXIT_FAIL;
+    }
+    return 0;
+}
+
+static int parse_port(const struct cmd_spec *cmd, const char *opt, const char *v, int *out)
+{
+    char *end;
+    long p = strtol(v, &end, 10);
+    if (*v == '\0' || *end || p < 1 || p > 65535) {
+        cmd_usage_error(cmd, "--%s must be a port number, not \"%s\"", opt, v);
+        return -1;
+    }
+    *out = (int)p;
+    return 0;
+}
+
+static int parse_up_args(struct cli *cli, int argc, char **argv, struct up_args *a)
+{
+    struct opt_iter it;
+    int r, rc = 0;
+    a->workers = 1;
+    a->nats_port = 4222;
+    a->monitor_port = 8222;
+    a->redis_port = 6379;
+    a->no_redis = false;
+    a->wait_s = 20;
+    opt_init(&it, cli->cmd, argc, argv);
+    while ((r = opt_next(&it)) > 0) {
+        char *end;
+        switch (it.key) {
+        case 'h':
+            rc = -1;
+            goto out;
+        case UP_WORKERS: {
+            long n = strtol(it.value, &end, 10);
+            if (*end || n < 0 || n > 32) {
+                cmd_usage_error(cli->cmd, "--workers must be from 0 to 32, not \"%s\"", it.value);
+                rc = EXIT_USAGE;
+                goto out;
+            }
+            a->workers = (int)n;
+            break;
+        }
+        case UP_NATS_PORT:
+            if (parse_port(cli->cmd, "nats-port", it.value, &a->nats_port) < 0)
+                rc = EXIT_USAGE;
+            break;
+        case UP_MONITOR_PORT:
+            if (parse_port(cli->cmd, "monitor-port", it.value, &a->monitor_port) < 0)
+                rc = EXIT_USAGE;
+            break;
+        case UP_REDIS_PORT:
+            if (parse_port(cli->cmd, "redis-port", it.value, &a->redis_port) < 0)
+                rc = EXIT_USAGE;
+            break;
+        case UP_NO_REDIS:
+            a->no_redis = true;
+            break;
+        case UP_WAIT:
+            a->wait_s = strtod(it.value, &end);
+            if (*end || a->wait_s <= 0) {
+                cmd_usage_error(cli->cmd, "--wait must be a number of seconds");
+                rc = EXIT_USAGE;
+            }
+            break;
+        }
+        if (rc)
+            goto out;
+    }
+    if (r < 0)
+        rc = EXIT_USAGE;
+    else if (it.npositional) {
+        cmd_usage_error(cli->cmd, "unexpected argument \"%s\"", it.positional[0]);
+        rc = EXIT_USAGE;
+    }
+out:
+    opt_release(&it);
+    return rc;
+}
+
+static struct stack_proc *find_role(struct stack *st, const char *role)
+{
+    for (size_t i = 0; i < st->count; i++)
+        if (strcmp(st->procs[i].role, role) == 0)
+            return &st->procs[i];
+    return NULL;
+}
+
+/* Sends SIGTERM, waits up to grace seconds, then SIGKILL. */
+static void stop_procs(struct stack_proc **procs, size_t n, double grace)
+{
+    for (size_t i = 0; i < n; i++)
+        kill(procs[i]->pid, SIGTERM);
+    double deadline = mono_s() + grace;
+    for (;;) {
+        size_t alive = 0;
+        for (size_t i = 0; i < n; i++) {
+            child_died(procs[i]->pid);
+            alive += stack_proc_alive(procs[i]);
+        }
+        if (!alive)
+            return;
+        if (mono_s() > deadline)
+            break;
+        sleep_ms(20);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (stack_proc_alive(procs[i]))
+            kill(procs[i]->pid, SIGKILL);
+}
+
+/* Waits until at least one worker pulls from the consumer. */
+static int wait_ready(int nats_port, int workers, double deadline)
+{
+    char url[64];
+    snprintf(url, sizeof(url), "nats://127.0.0.1:%d", nats_port);
+    struct mq_conn mq;
+    struct meme_err err = {0};
+    struct mq_connect_opts co = {.url = url, .name = "memectl up"};
+    int rc = -1;
+    if (mq_connect(&mq, &co, &err) < 0)
+        goto out;
+    if (workers == 0) {
+        rc = 0;
+        goto out;
+    }
+    while (mono_s() < deadline) {
+        struct mq_depth d;
+        if (mq_depth(&mq, PROTO_STREAM, PROTO_CONSUMER, &d, NULL) == 0 && d.waiting > 0) {
+            rc = 0;
+            break;
+        }
+        sleep_ms(50);
+    }
+out:
+    mq_close(&mq);
+    return rc;
+}
+
+int cmd_up(struct cli *cli, int argc, char **argv)
+{
+    struct up_args a;
+    struct stack st, next;
+    int rc = parse_up_args(cli, argc, argv, &a);
+    if (rc)
+        return rc < 0 ? EXIT_OK : rc;
+
+    char *dir = paths_state_dir();
+    char *logs = xasprintf("%s/logs", dir);
+    char *store = xasprintf("%s/nats", dir);
+    double deadline = mono_s() + a.wait_s;
+    int started = 0;
+    memset(&next, 0, sizeof(next));
+
+    if (paths_mkdir_p(logs, 0700) < 0 || paths_mkdir_p(store, 0700) < 0) {
+        cli_error("cannot create the state directory %s: %s", dir, strerror(errno));
+        rc = EXIT_FAIL;
+        goto out;
+    }
+    stack_load(dir, &st);
+
+    /* Keep what still runs; forget what died. */
+    struct stack_proc *nats = find_role(&st, "nats");
+    if (nats && stack_proc_alive(nats)) {
+        next.procs[next.count++] = *nats;
+        a.nats_port = nats->port;
+        a.monitor_port = nats->port2;
+    } else {
+        struct stack_proc p;
+        if ((rc = start_nats(dir, logs, &a, &p, deadline)) != 0)
+            goto out;
+        next.procs[next.count++] = p;
+        started++;
+    }
+    struct stack_proc *redis = find_role(&st, "redis");
+    if (redis && stack_proc_alive(redis)) {
+        next.procs[next.count++] = *redis;
+        a.redis_port = redis->port;
+    } else if (!a.no_redis) {
+        struct stack_proc p;
+        if ((rc = start_redis(dir, logs, &a, &p, deadline)) != 0)
+            goto save;
+        next.procs[next.count++] = p;
+        started++;
+    }
+    if (a.no_redis && !(redis && stack_proc_alive(redis)))
+        a.redis_port = 0;
+
+    /* Workers: keep up to N that run, stop extras, start the missing. */
+    struct stack_proc *extra[STACK_MAX_PROCS];
+    size_t nextra = 0;
+    int have = 0;
+    bool used[STACK_MAX_PROCS + 1] = {false};
+    for (size_t i = 0; i < st.count; i++) {
+        struct stack_proc *p = &st.procs[i];
+        if (strcmp(p->role, "worker") != 0 || !stack_proc_alive(p))
+            continue;
+        if (have < a.workers) {
+            next.procs[next.count++] = *p;
+            if (p->port >= 0 && p->port <= STACK_MAX_PROCS)
+                used[p->port] = true;
+            have++;
+        } else {
+            extra[nextra++] = p;
+        }
+    }
+    if (nextra)
+        stop_procs(extra, nextra, 10);
+    for (int idx = 1; have < a.workers && idx <= STACK_MAX_PROCS; idx++) {
+        if (used[idx])
+            continue;
+        struct stack_proc p;
+        if ((rc = start_worker(logs, idx, a.nats_port, a.redis_port, &p)) != 0)
+            goto save;
+        next.procs[next.count++] = p;
+        have++;
+        started++;
+    }
+    if (wait_ready(a.nats_port, a.workers, deadline) < 0) {
+        cli_error("the stack started but no worker is pulling requests after %.0f s; see the "
+                  "logs in %s",
+                  a.wait_s, logs);
+        rc = EXIT_FAIL;
+        goto save;
+    }
+    rc = EXIT_OK;
+save:
+    if (stack_save(dir, &next) < 0) {
+        cli_error("cannot write the state file in %s: %s", dir, strerror(errno));
+        rc = EXIT_FAIL;
+    }
+    if (rc == EXIT_OK) {
+        cli_info(cli, "%s (state in %s)", started ? "stack up" : "stack already up", dir);
+        printf("  nats     nats://127.0.0.1:%d   monitoring http://127.0.0.1:%d/jsz\n", a.nats_port,
+               a.monitor_port);
+        if (a.redis_port)
+            printf("  redis    redis://127.0.0.1:%d\n", a.redis_port);
+        else
+            printf("  redis    not started (--no-redis)\n");
+        printf("  workers  %d\n", have);
+        printf("  logs     %s/\n", logs);
+        cli_info(cli, "next: memectl gen \"one does not simply | make a meme\"   stop: "
+                      "memectl down");
+    }
+out:
+    free(dir);
+    free(logs);
+    free(store);
+    return rc;
+}
+
+int cmd_down(struct cli *cli, int argc, char **argv)
+{
+    struct opt_iter it;
+    struct stack st;
+    int r;
+    opt_init(&it, cli->cmd, argc, argv);
+    while ((r = opt_next(&it)) > 0)
+        if (it.key == 'h') {
+            opt_release(&it);
+            return EXIT_OK;
+        }
+    int npos = it.npositional;
+    opt_release(&it);
+    if (r < 0 || npos) {
+        if (npos)
+            cmd_usage_error(cli->cmd, "unexpected argument");
+        return EXIT_USAGE;
+    }
+
+    char *dir = paths_state_dir();
+    stack_load(dir, &st);
+    struct stack_proc *workers[STACK_MAX_PROCS], *servers[STACK_MAX_PROCS];
+    size_t nw = 0, ns = 0;
+    for (size_t i = 0; i < st.count; i++) {
+        if (!stack_proc_alive(&st.procs[i]))
+            continue;
+        if (strcmp(st.procs[i].role, "worker") == 0)
+            workers[nw++] = &st.procs[i];
+        else
+            servers[ns++] = &st.procs[i];
+    }
+    if (nw + ns == 0) {
+        cli_info(cli, "no local stack is running");
+    } else {
+        /* Workers first: they finish or nak their jobs while NATS is still there. */
+        stop_procs(workers, nw, 15);
+        stop_procs(servers, ns, 10);
+        cli_info(cli, "stopped %zu worker(s)%s%s", nw,
+                 find_role(&st, "nats") ? ", nats-server" : "",
+                 find_role(&st, "redis") ? ", redis-server" : "");
+    }
+    char *file = xasprintf("%s/stack", dir);
+    unlink(file);
+    free(file);
+    free(dir);
+    return EXIT_OK;
+}

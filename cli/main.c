@@ -1,0 +1,209 @@
+/*
+ * memectl's entry point: global options, the command table, and dispatch.
+ * Each command lives in its own cmd_<name>.c with its option table; this
+ * file only routes and reports.
+ */
+#include "cli.h"
+#include "stack.h"
+#include "xalloc.h"
+
+#include <nats/nats.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const struct opt_spec help_opts[] = {{0, 0, NULL, NULL, NULL, NULL}};
+
+const struct cmd_spec commands[] = {
+    {"gen", "make a meme and show it in the terminal", "[options] PROMPT...",
+     "Sends PROMPT to the meme workers over NATS JetStream, waits for the image,\n"
+     "saves it and draws it inline (sixel where the terminal has it, else coloured\n"
+     "half blocks). \"TOP | BOTTOM\" sets the two captions.",
+     gen_opts, cmd_gen},
+    {"up", "start a local stack: nats-server, redis-server and workers", "[options]",
+     "Starts nats-server -js, redis-server and N meme-worker processes on this\n"
+     "machine, in the background, with state and logs under the state directory.\n"
+     "Running it again keeps what is running and adjusts the number of workers.",
+     up_opts, cmd_up},
+    {"down", "stop the local stack started by `memectl up`", "[options]",
+     "Stops exactly the processes `memectl up` started (checked by process id and\n"
+     "start time), workers first so that they finish their jobs.",
+     down_opts, cmd_down},
+    {"templates", "list the local engine's meme templates", "[options]", NULL, templates_opts,
+     cmd_templates},
+    {"completion", "print a shell completion script", "bash",
+     "Prints the completion script for the shell; e.g.\n"
+     "  source <(memectl completion bash)",
+     completion_opts, cmd_completion},
+    {"version", "show the version of memectl and its libraries", "[options]", NULL, version_opts,
+     cmd_version},
+    {"help", "show help for a command", "[COMMAND]", NULL, help_opts, cmd_help_run},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
+};
+
+const struct cmd_spec *cmd_find(const char *name)
+{
+    for (const struct cmd_spec *c = commands; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    return NULL;
+}
+
+void cli_info(const struct cli *cli, const char *fmt, ...)
+{
+    if (cli && cli->quiet)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+void cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("memectl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int cli_exit_for(int code)
+{
+    switch (code) {
+    case MEME_OK:
+        return EXIT_OK;
+    case MEME_E_UNREACHABLE:
+        return EXIT_UNREACHABLE;
+    case MEME_E_TIMEOUT:
+        return EXIT_TIMEOUT;
+    default:
+        return EXIT_FAIL;
+    }
+}
+
+void cli_resolve_server(struct cli *cli)
+{
+    static char local[128];
+    const char *env = getenv("NATS_URL");
+    if (cli->server) {
+        cli->server_source = "flag";
+        return;
+    }
+    if (env && *env) {
+        cli->server = env;
+        cli->server_source = "environment";
+        return;
+    }
+    if (stack_local_nats_url(local, sizeof(local)) == 0) {
+        cli->server = local;
+        cli->server_source = "local stack";
+        return;
+    }
+    cli->server = "nats://127.0.0.1:4222";
+    cli->server_source = "default";
+}
+
+static void main_help(FILE *f)
+{
+    fputs("usage: memectl [-s URL] [-q] [-v] COMMAND [options] [args]\n"
+          "\n"
+          "A terminal toolkit for a meme service that Kubernetes autoscales:\n"
+          "make memes over NATS JetStream and see them in the terminal.\n"
+          "\n"
+          "commands:\n",
+          f);
+    for (const struct cmd_spec *c = commands; c->name; c++)
+        fprintf(f, "  %-12s %s\n", c->name, c->summary);
+    fputs("\n"
+          "global options:\n"
+          "  -s, --server URL   NATS server (env NATS_URL; else the local stack; else\n"
+          "                     nats://127.0.0.1:4222)\n"
+          "  -q, --quiet        only errors on stderr\n"
+          "  -v, --verbose      more detail\n"
+          "  -h, --help         show this help\n"
+          "      --version      show the version\n"
+          "\n"
+          "Start here:  memectl up && memectl gen \"one does not simply | make a meme\"\n"
+          "Exit status: 0 ok, 1 failure, 2 usage, 3 server unreachable, 4 timeout.\n"
+          "See memectl(1) and `memectl COMMAND --help`.\n",
+          f);
+}
+
+int cmd_help_run(struct cli *cli, int argc, char **argv)
+{
+    if (argc < 2) {
+        main_help(stdout);
+        return EXIT_OK;
+    }
+    const struct cmd_spec *c = cmd_find(argv[1]);
+    if (!c) {
+        cli_error("no command \"%s\" (see `memectl help`)", argv[1]);
+        return EXIT_USAGE;
+    }
+    cmd_help(c, stdout);
+    return EXIT_OK;
+}
+
+static int unknown_command(const char *name)
+{
+    const char *names[32];
+    size_t n = 0;
+    for (const struct cmd_spec *c = commands; c->name && n < 32; c++)
+        names[n++] = c->name;
+    const char *near = closest_word(name, names, n);
+    if (near)
+        cli_error("\"%s\" is not a memectl command; did you mean \"%s\"?", name, near);
+    else
+        cli_error("\"%s\" is not a memectl command (see `memectl --help`)", name);
+    return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    struct cli cli;
+    memset(&cli, 0, sizeof(cli));
+    cli.prog = "memectl";
+    const char *nc = getenv("NO_COLOR");
+    cli.color = isatty(2) && !(nc && *nc);
+
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-s") == 0 || strcmp(a, "--server") == 0) {
+            if (i + 1 >= argc) {
+                cmd_usage_error(NULL, "option \"%s\" needs a value (URL)", a);
+                return EXIT_USAGE;
+            }
+            cli.server = argv[++i];
+        } else if (strncmp(a, "--server=", 9) == 0) {
+            cli.server = a + 9;
+        } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+            cli.quiet = 1;
+        } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+            cli.verbose++;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            main_help(stdout);
+            return EXIT_OK;
+        } else if (strcmp(a, "--version") == 0) {
+            return cmd_version(&cli, 1, argv);
+        } else {
+            cmd_usage_error(NULL, "unknown global option \"%s\"", a);
+            return EXIT_USAGE;
+        }
+    }
+    if (i >= argc) {
+        main_help(stderr);
+        return EXIT_USAGE;
+    }
+    const struct cmd_spec *cmd = cmd_find(argv[i]);
+    if (!cmd)
+        return unknown_command(argv[i]);
+    cli.cmd = cmd;
+    int rc = cmd->run(&cli, argc - i, argv + i);
+    nats_Close();
+    return rc;
+}

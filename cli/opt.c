@@ -1,0 +1,230 @@
+/*
+ * Option parsing driven by each command's table: the same table produces
+ * --help, usage errors with a "did you mean" hint, and shell completions, so
+ * the three can never disagree.
+ */
+#include "cli.h"
+#include "xalloc.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct opt_spec help_opt = {'h', 'h', "help", NULL, "show this help", NULL};
+
+void opt_init(struct opt_iter *it, const struct cmd_spec *cmd, int argc, char **argv)
+{
+    memset(it, 0, sizeof(*it));
+    it->cmd = cmd;
+    it->argc = argc;
+    it->argv = argv;
+    it->i = 1;
+    it->positional = xcalloc((size_t)argc + 1, sizeof(char *));
+}
+
+void opt_release(struct opt_iter *it)
+{
+    free(it->positional);
+    it->positional = NULL;
+}
+
+static const struct opt_spec *find_long(const struct cmd_spec *cmd, const char *name, size_t len)
+{
+    for (const struct opt_spec *o = cmd->opts; o && o->key; o++)
+        if (o->long_name && strlen(o->long_name) == len && strncmp(o->long_name, name, len) == 0)
+            return o;
+    if (len == 4 && strncmp(name, "help", 4) == 0)
+        return &help_opt;
+    return NULL;
+}
+
+static const struct opt_spec *find_short(const struct cmd_spec *cmd, char c)
+{
+    for (const struct opt_spec *o = cmd->opts; o && o->key; o++)
+        if (o->short_name == c)
+            return o;
+    return c == 'h' ? &help_opt : NULL;
+}
+
+static size_t min3(size_t a, size_t b, size_t c)
+{
+    size_t m = a < b ? a : b;
+    return m < c ? m : c;
+}
+
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return 99;
+    size_t row[65];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t prev = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cur = row[j];
+            row[j] = min3(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] != b[j - 1]));
+            prev = cur;
+        }
+    }
+    return row[lb];
+}
+
+const char *closest_word(const char *word, const char *const *candidates, size_t n)
+{
+    const char *best = NULL;
+    size_t best_d = 99;
+    for (size_t i = 0; i < n; i++) {
+        size_t d = edit_distance(word, candidates[i]);
+        if (d < best_d) {
+            best_d = d;
+            best = candidates[i];
+        }
+    }
+    /* Close enough: at most a third of the word wrong, at least one letter. */
+    size_t allowed = strlen(word) / 3 > 1 ? strlen(word) / 3 : 1;
+    if (allowed > 3)
+        allowed = 3;
+    return best_d <= allowed ? best : NULL;
+}
+
+static void unknown_long(const struct cmd_spec *cmd, const char *name, size_t len)
+{
+    const char *cands[64];
+    size_t n = 0;
+    char word[65];
+    snprintf(word, sizeof(word), "%.*s", (int)(len < 64 ? len : 64), name);
+    for (const struct opt_spec *o = cmd->opts; o && o->key && n < 63; o++)
+        if (o->long_name)
+            cands[n++] = o->long_name;
+    cands[n++] = "help";
+    const char *near = closest_word(word, cands, n);
+    if (near)
+        cmd_usage_error(cmd, "unknown option \"--%s\"; did you mean \"--%s\"?", word, near);
+    else
+        cmd_usage_error(cmd, "unknown option \"--%s\"", word);
+}
+
+int opt_next(struct opt_iter *it)
+{
+    const struct opt_spec *o;
+    for (;;) {
+        if (it->bundle && *it->bundle) {
+            char c = *it->bundle++;
+            o = find_short(it->cmd, c);
+            if (!o) {
+                cmd_usage_error(it->cmd, "unknown option \"-%c\"", c);
+                return -1;
+            }
+            if (o->arg) {
+                if (*it->bundle) {
+                    it->value = it->bundle;
+                } else if (it->i < it->argc) {
+                    it->value = it->argv[it->i++];
+                } else {
+                    cmd_usage_error(it->cmd, "option \"-%c\" needs a value (%s)", c, o->arg);
+                    return -1;
+                }
+                it->bundle = NULL;
+            } else {
+                it->value = NULL;
+            }
+            it->key = o->key;
+            if (o->key == 'h') {
+                cmd_help(it->cmd, stdout);
+            }
+            return 1;
+        }
+        it->bundle = NULL;
+        if (it->i >= it->argc)
+            return 0;
+        char *a = it->argv[it->i++];
+        if (it->done_opts || a[0] != '-' || a[1] == '\0') {
+            it->positional[it->npositional++] = a;
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            it->done_opts = true;
+            continue;
+        }
+        if (a[1] != '-') {
+            it->bundle = a + 1;
+            continue;
+        }
+        const char *name = a + 2;
+        const char *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        o = find_long(it->cmd, name, len);
+        if (!o) {
+            unknown_long(it->cmd, name, len);
+            return -1;
+        }
+        if (o->arg) {
+            if (eq) {
+                it->value = eq + 1;
+            } else if (it->i < it->argc) {
+                it->value = it->argv[it->i++];
+            } else {
+                cmd_usage_error(it->cmd, "option \"--%s\" needs a value (%s)", o->long_name,
+                                o->arg);
+                return -1;
+            }
+        } else {
+            if (eq) {
+                cmd_usage_error(it->cmd, "option \"--%s\" takes no value", o->long_name);
+                return -1;
+            }
+            it->value = NULL;
+        }
+        it->key = o->key;
+        if (o->key == 'h')
+            cmd_help(it->cmd, stdout);
+        return 1;
+    }
+}
+
+static void print_opt(FILE *f, const struct opt_spec *o)
+{
+    char left[64];
+    int n = 0;
+    if (o->short_name)
+        n = snprintf(left, sizeof(left), "-%c, ", o->short_name);
+    else
+        n = snprintf(left, sizeof(left), "    ");
+    snprintf(left + n, sizeof(left) - (size_t)n, "--%s%s%s", o->long_name, o->arg ? " " : "",
+             o->arg ? o->arg : "");
+    fprintf(f, "  %-26s %s\n", left, o->help);
+}
+
+void cmd_help(const struct cmd_spec *cmd, FILE *f)
+{
+    fprintf(f, "usage: memectl %s %s\n\n%s\n", cmd->name, cmd->usage, cmd->summary);
+    if (cmd->description)
+        fprintf(f, "\n%s\n", cmd->description);
+    if (cmd->opts && cmd->opts->key) {
+        fputs("\noptions:\n", f);
+        for (const struct opt_spec *o = cmd->opts; o->key; o++)
+            print_opt(f, o);
+    }
+    print_opt(f, &help_opt);
+    fputs("\nglobal options (before the command): -s/--server URL, -q/--quiet, -v/--verbose\n"
+          "see memectl-",
+          f);
+    fprintf(f, "%s(1) for more\n", cmd->name);
+}
+
+void cmd_usage_error(const struct cmd_spec *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("memectl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    if (cmd)
+        fprintf(stderr, "\nusage: memectl %s %s\n(see `memectl %s --help`)\n", cmd->name,
+                cmd->usage, cmd->name);
+    else
+        fputs("\n(see `memectl --help`)\n", stderr);
+}

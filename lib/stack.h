@@ -1,0 +1,38 @@
+/*
+ * The local stack's state file: which processes `memectl up` started (role,
+ * pid, start time, port), so `memectl down` stops exactly those and other
+ * commands find the local NATS server.
+ */
+#ifndef MEME_STACK_H
+#define MEME_STACK_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define STACK_MAX_PROCS 64
+
+struct stack_proc {
+    char role[16]; /* "nats", "redis", "worker" */
+    pid_t pid;
+    unsigned long long start; /* /proc/PID/stat start time, guards against pid reuse */
+    int port;                 /* nats: client port; redis: port; worker: index */
+    int port2;                /* nats: monitoring port */
+};
+
+struct stack {
+    size_t count;
+    struct stack_proc procs[STACK_MAX_PROCS];
+};
+
+/* Reads the state file in dir; an absent file is an empty stack (0). */
+int stack_load(const char *dir, struct stack *st);
+/* Writes it atomically; 0 or -errno. */
+int stack_save(const char *dir, const struct stack *st);
+/* True when the process is still the one that was started. */
+int stack_proc_alive(const struct stack_proc *p);
+/* The start time of pid from /proc, or 0. */
+unsigned long long stack_start_time(pid_t pid);
+/* "nats://127.0.0.1:PORT" of a running local stack; -1 when there is none. */
+int stack_local_nats_url(char *out, size_t outsz);
+
+#endif
