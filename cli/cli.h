@@ -38,6 +38,7 @@ struct cmd_spec {
     const char *description;
     const struct opt_spec *opts; /* terminated by a zero key */
     int (*run)(struct cli *cli, int argc, char **argv);
+    int own_page; /* 1: man/memectl-NAME.1; 0: described in memectl(1) */
 };
 
 /* What main() prepared: global options, resolved once. */

@@ -100,6 +100,9 @@ static int spawn(const char *role, char *const argv[], char *const env[], const 
         }
         if (nul >= 0)
             dup2(nul, 0);
+        /* A daemon keeps none of its caller's descriptors: a pipe held open
+         * here would make whoever reads memectl's output wait forever. */
+        close_range(3, ~0U, 0);
         for (size_t i = 0; env && env[i]; i++)
             putenv(env[i]);
         execv(argv[0], argv);

@@ -20,26 +20,26 @@ const struct cmd_spec commands[] = {
      "Sends PROMPT to the meme workers over NATS JetStream, waits for the image,\n"
      "saves it and draws it inline (sixel where the terminal has it, else coloured\n"
      "half blocks). \"TOP | BOTTOM\" sets the two captions.",
-     gen_opts, cmd_gen},
+     gen_opts, cmd_gen, 1},
     {"up", "start a local stack: nats-server, redis-server and workers", "[options]",
      "Starts nats-server -js, redis-server and N meme-worker processes on this\n"
      "machine, in the background, with state and logs under the state directory.\n"
      "Running it again keeps what is running and adjusts the number of workers.",
-     up_opts, cmd_up},
+     up_opts, cmd_up, 1},
     {"down", "stop the local stack started by `memectl up`", "[options]",
      "Stops exactly the processes `memectl up` started (checked by process id and\n"
      "start time), workers first so that they finish their jobs.",
-     down_opts, cmd_down},
+     down_opts, cmd_down, 1},
     {"templates", "list the local engine's meme templates", "[options]", NULL, templates_opts,
-     cmd_templates},
+     cmd_templates, 1},
     {"completion", "print a shell completion script", "bash",
      "Prints the completion script for the shell; e.g.\n"
      "  source <(memectl completion bash)",
-     completion_opts, cmd_completion},
+     completion_opts, cmd_completion, 0},
     {"version", "show the version of memectl and its libraries", "[options]", NULL, version_opts,
-     cmd_version},
-    {"help", "show help for a command", "[COMMAND]", NULL, help_opts, cmd_help_run},
-    {NULL, NULL, NULL, NULL, NULL, NULL},
+     cmd_version, 0},
+    {"help", "show help for a command", "[COMMAND]", NULL, help_opts, cmd_help_run, 0},
+    {NULL, NULL, NULL, NULL, NULL, NULL, 0},
 };
 
 const struct cmd_spec *cmd_find(const char *name)
@@ -139,6 +139,8 @@ int cmd_help_run(struct cli *cli, int argc, char **argv)
         main_help(stdout);
         return EXIT_OK;
     }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+        argv[1] = "help";
     const struct cmd_spec *c = cmd_find(argv[1]);
     if (!c) {
         cli_error("no command \"%s\" (see `memectl help`)", argv[1]);

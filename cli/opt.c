@@ -52,24 +52,27 @@ static size_t min3(size_t a, size_t b, size_t c)
     return m < c ? m : c;
 }
 
+/* Edits (insert, delete, substitute, swap two neighbours) from a to b. */
 static size_t edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
     if (la > 64 || lb > 64)
         return 99;
-    size_t row[65];
+    size_t d[65][65];
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = i;
     for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t prev = row[0];
-        row[0] = i;
+        d[0][j] = j;
+    for (size_t i = 1; i <= la; i++)
         for (size_t j = 1; j <= lb; j++) {
-            size_t cur = row[j];
-            row[j] = min3(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] != b[j - 1]));
-            prev = cur;
+            size_t v = min3(d[i - 1][j] + 1, d[i][j - 1] + 1,
+                            d[i - 1][j - 1] + (a[i - 1] != b[j - 1]));
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1;
+            d[i][j] = v;
         }
-    }
-    return row[lb];
+    return d[la][lb];
 }
 
 const char *closest_word(const char *word, const char *const *candidates, size_t n)
@@ -209,10 +212,11 @@ void cmd_help(const struct cmd_spec *cmd, FILE *f)
             print_opt(f, o);
     }
     print_opt(f, &help_opt);
-    fputs("\nglobal options (before the command): -s/--server URL, -q/--quiet, -v/--verbose\n"
-          "see memectl-",
-          f);
-    fprintf(f, "%s(1) for more\n", cmd->name);
+    fputs("\nglobal options (before the command): -s/--server URL, -q/--quiet, -v/--verbose\n", f);
+    if (cmd->own_page)
+        fprintf(f, "see memectl-%s(1) for more\n", cmd->name);
+    else
+        fputs("see memectl(1) for more\n", f);
 }
 
 void cmd_usage_error(const struct cmd_spec *cmd, const char *fmt, ...)

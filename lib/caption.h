@@ -15,9 +15,10 @@ struct caption {
 
 /*
  * Splits prompt into top and bottom text. Explicit top/bottom (either may be
- * NULL) win over the prompt. "a | b" splits at the first '|'; otherwise a
- * short prompt is all bottom text... see caption.c for the rules, which
- * docs/protocol.md repeats. Fills out; release with caption_release().
+ * NULL) win over the prompt. "a | b" splits at the first '|'; a prompt of up
+ * to three words is all top text; a longer one splits at the clause boundary
+ * nearest its middle. caption.c and docs/engine.md give the full rules.
+ * Fills out; release with caption_release().
  */
 void caption_split(const char *prompt, const char *top, const char *bottom, struct caption *out);
 void caption_release(struct caption *c);

@@ -11,6 +11,7 @@
  * prints; encoders append to a caller's struct buf. See docs/terminal.md.
  */
 #include "term.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -449,49 +450,6 @@ bool term_has_truecolor(void)
 {
     const char *c = getenv("COLORTERM");
     return c && (strcmp(c, "truecolor") == 0 || strcmp(c, "24bit") == 0);
-}
-
-/*
- * Length of the well-formed UTF-8 character at s (shortest form, no
- * surrogates, at most U+10FFFF) with its code point in *cp; 0 when the bytes
- * at s are not one.
- */
-static size_t utf8_char(const uint8_t *s, size_t len, uint32_t *cp)
-{
-    uint8_t c = s[0];
-    size_t n;
-    uint32_t v, min;
-
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        v = c & 0x1f;
-        min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        v = c & 0x0f;
-        min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        v = c & 0x07;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (len < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        v = v << 6 | (s[i] & 0x3f);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-        return 0;
-    *cp = v;
-    return n;
 }
 
 /* Past the CSI body starting at j: parameters and intermediates up to a

@@ -404,6 +404,10 @@ int harness_run(char *const argv[], char *const env[], struct buf *out, struct b
         dup2(pe[1], 2);
         close(po[0]);
         close(pe[0]);
+        close(po[1]);
+        close(pe[1]);
+        if (nul > 2)
+            close(nul);
         apply_env(env);
         execvp(argv[0], argv);
         dprintf(2, "harness: cannot run %s: %s\n", argv[0], strerror(errno));
