@@ -9,7 +9,6 @@
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
 PREFIX    ?= /usr/local
 BINDIR    ?= $(PREFIX)/bin
-DATADIR   ?= $(PREFIX)/share/memectl
 MANDIR    ?= $(PREFIX)/share/man
 WERROR    ?= 1
 CC        ?= cc
@@ -26,7 +25,7 @@ WARN += -Werror
 endif
 
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -I lib $(WARN) \
-               -DMEME_VERSION='"$(VERSION)"' -DMEME_DATADIR='"$(DATADIR)"' \
+               -DMEME_VERSION='"$(VERSION)"' \
                $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
@@ -124,7 +123,7 @@ check-deps:
 	scripts/install-deps --check
 
 install: build
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/templates
+	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(MEMECTL) $(WORKER) $(DESTDIR)$(BINDIR)/
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
 	for m in man/*.1; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man1/; done; true
@@ -136,7 +135,6 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/memectl $(DESTDIR)$(BINDIR)/meme-worker
 	rm -f $(DESTDIR)$(MANDIR)/man1/memectl*.1 $(DESTDIR)$(MANDIR)/man8/meme-worker.8
 	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/memectl
-	rm -rf $(DESTDIR)$(DATADIR)
 
 SRC_ALL := $(wildcard lib/*.[ch] cli/*.[ch] server/*.[ch] tests/*.[ch] tests/*/*.[ch])
 format:

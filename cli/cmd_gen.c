@@ -401,7 +401,7 @@ static void print_json(const struct gen_args *a, const struct proto_request *req
     json_object_set_new(o, "queue_ms", json_real(r->queue_ms ? atof(r->queue_ms) : 0));
     json_object_set_new(o, "gen_ms", json_real(r->gen_ms ? atof(r->gen_ms) : 0));
     json_object_set_new(o, "total_ms", json_real(total * 1000.0));
-    json_dumpf(o, stdout, JSON_COMPACT);
+    json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
     fputc('\n', stdout);
     json_decref(o);
     (void)a;

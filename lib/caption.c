@@ -127,8 +127,8 @@ static void trim_joint(char *s)
 }
 
 static const char *const joiners[] = {
-    "but",   "and",   "so",    "because", "when",  "then",  "until", "while", "yet",
-    "or",    "after", "before", "if",     "unless", "though", "although", "whereas",
+    "but", "and",   "so",     "because", "when",   "then",   "until",    "while",   "yet",
+    "or",  "after", "before", "if",      "unless", "though", "although", "whereas",
 };
 
 static bool is_joiner(const char *w, size_t len)

@@ -307,9 +307,9 @@ int image_encode_jpeg(const struct meme_image *img, int quality, uint8_t **out, 
         return meme_err_set(err, MEME_E_IMAGE, "JPEG quality %d is outside 1..100", quality);
 
     struct jpeg_enc *e = xcalloc(1, sizeof(*e));
-    /* Start with a buffer no baseline 4:2:0 JPEG outgrows (the bound
-     * TurboJPEG uses), so libjpeg does not reallocate it. If it ever does,
-     * e->buf is then libjpeg's malloc()ed copy and ours is freed below. */
+    /* Start with TurboJPEG's worst-case size for 4:2:0 (tjBufSize()), so
+     * libjpeg has no reason to reallocate. If it ever does, e->buf ends up
+     * as libjpeg's malloc()ed copy and ours is freed below. */
     size_t pw = ((size_t)img->width + 15) & ~(size_t)15;
     size_t ph = ((size_t)img->height + 15) & ~(size_t)15;
     unsigned char *first = xmalloc(pw * ph * 3 + 2048);

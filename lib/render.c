@@ -21,8 +21,7 @@ struct renderer {
     struct template_set *templates;
 };
 
-struct renderer *renderer_new(const char *font_path, const char *template_dir,
-                              struct meme_err *err)
+struct renderer *renderer_new(const char *font_path, const char *template_dir, struct meme_err *err)
 {
     struct text_font *font = text_font_open(font_path, err);
     if (!font)
@@ -65,12 +64,12 @@ size_t renderer_templates(const struct renderer *r, struct render_template_info 
 
 /* Layout of one caption box at one font size. */
 struct fit {
-    int px;         /* em size */
-    int stroke;     /* outline width */
-    double cap;     /* cap height in pixels */
-    double gap;     /* space between lines */
-    int height;     /* of the text block, outline included */
-    bool fits;      /* every line within the width and the block within the height */
+    int px;     /* em size */
+    int stroke; /* outline width */
+    double cap; /* cap height in pixels */
+    double gap; /* space between lines */
+    int height; /* of the text block, outline included */
+    bool fits;  /* every line within the width and the block within the height */
     struct caption_lines lines;
 };
 
@@ -110,8 +109,7 @@ static void layout(struct text_font *font, const char *text, int px, int box_w, 
 static void truncate_to_box(struct text_font *font, struct fit *f, int box_w, int box_h)
 {
     size_t keep = 1;
-    while (keep < f->lines.count &&
-           (keep + 1) * f->cap + keep * f->gap + 2 * f->stroke <= box_h)
+    while (keep < f->lines.count && (keep + 1) * f->cap + keep * f->gap + 2 * f->stroke <= box_h)
         keep++;
     bool cut = keep < f->lines.count;
     for (size_t i = keep; i < f->lines.count; i++)
@@ -195,8 +193,7 @@ static void draw_block(struct text_font *font, struct meme_image *img, const str
 
 static int check_size(int w, int h, struct meme_err *err)
 {
-    if (w < RENDER_MIN_SIZE || w > RENDER_MAX_SIZE || h < RENDER_MIN_SIZE ||
-        h > RENDER_MAX_SIZE)
+    if (w < RENDER_MIN_SIZE || w > RENDER_MAX_SIZE || h < RENDER_MIN_SIZE || h > RENDER_MAX_SIZE)
         return meme_err_set(err, MEME_E_BAD_REQUEST,
                             "image size %dx%d is out of range (each side %d to %d pixels)", w, h,
                             RENDER_MIN_SIZE, RENDER_MAX_SIZE);

@@ -182,8 +182,8 @@ static void draw_sunset(struct meme_image *img, const void *param)
                 double in = clamp01(sr - d + 0.5);
                 struct rgb sun = mix(sun_top, sun_low, (fy - (sy - sr)) / sr);
                 /* A soft halo around the sun. */
-                c = add(c, scale(hex(0xff9a5a), 0.35 * exp(-(d - sr) / (w * 0.08)) *
-                                                    (d > sr ? 1 : 0)));
+                c = add(
+                    c, scale(hex(0xff9a5a), 0.35 * exp(-(d - sr) / (w * 0.08)) * (d > sr ? 1 : 0)));
                 c = mix(c, sun, in);
             } else {
                 double t = (fy - horizon) / (h - horizon);
@@ -274,8 +274,8 @@ static void draw_retro(struct meme_image *img, const void *param)
                 double cut = (ph < gap) ? 1 : 0;
                 struct rgb sun = mix(hex(0xffe66d), hex(0xff2a6d), v);
                 c = mix(c, sun, in * (1 - cut));
-                c = add(c, scale(hex(0xff2a6d), 0.25 * exp(-fabs(d - sr) / (w * 0.06)) *
-                                                    (d > sr ? 1 : 0)));
+                c = add(c, scale(hex(0xff2a6d),
+                                 0.25 * exp(-fabs(d - sr) / (w * 0.06)) * (d > sr ? 1 : 0)));
             } else {
                 double v = (fy - hz) / (h - hz); /* 0 at the horizon, 1 at the bottom */
                 c = mix(floor0, floor1, v);
@@ -617,8 +617,7 @@ static struct meme_image *cover(const struct meme_image *src, int w, int h)
     int ox = (src->width - cw) / 2, oy = (src->height - ch) / 2;
     for (int y = 0; y < ch; y++)
         memcpy(crop->rgb + (size_t)y * (size_t)cw * 3,
-               src->rgb + ((size_t)(y + oy) * (size_t)src->width + (size_t)ox) * 3,
-               (size_t)cw * 3);
+               src->rgb + ((size_t)(y + oy) * (size_t)src->width + (size_t)ox) * 3, (size_t)cw * 3);
     struct meme_image *out = image_scale(crop, w, h);
     image_free(crop);
     return out;

@@ -59,7 +59,7 @@ struct cached_glyph {
 };
 
 #define CACHE_BUCKETS 1024
-#define CACHE_LIMIT 4096 /* glyph renderings kept before the cache is emptied */
+#define CACHE_LIMIT   4096 /* glyph renderings kept before the cache is emptied */
 
 struct text_font {
     FT_Library lib;

@@ -38,7 +38,6 @@ size_t utf8_char(const uint8_t *s, size_t len, uint32_t *cp)
     return n;
 }
 
-
 size_t utf8_encode(uint32_t cp, char out[4])
 {
     if (cp < 0x80) {

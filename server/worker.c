@@ -187,7 +187,7 @@ static void publish_event(struct worker *w, const struct proto_request *req, int
     json_object_set_new(o, "queue_ms", json_integer(queue_ms));
     json_object_set_new(o, "gen_ms", json_real(gen_ms));
     json_object_set_new(o, "ts", json_integer(now_ms() / 1000));
-    char *s = json_dumps(o, JSON_COMPACT);
+    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_decref(o);
     if (s) {
         natsConnection_PublishString(w->mq.nc, PROTO_SUBJECT_EVENTS, s);
@@ -207,7 +207,7 @@ static void publish_heartbeat(struct worker *w)
     json_object_set_new(o, "cache_hit_ratio", json_real(0.0));
     json_object_set_new(o, "started", json_integer(w->stats.started_ms / 1000));
     json_object_set_new(o, "ts", json_integer(now_ms() / 1000));
-    char *s = json_dumps(o, JSON_COMPACT);
+    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_decref(o);
     if (s) {
         natsConnection_PublishString(w->mq.nc, HEARTBEAT_SUBJECT, s);

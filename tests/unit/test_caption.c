@@ -93,14 +93,21 @@ static void test_upper(void **state)
     (void)state;
     const char *cases[][2] = {
         {"abc xyz 123 !?", "ABC XYZ 123 !?"},
-        {"\xc3\xa9t\xc3\xa9 \xc3\xa0 \xc3\xbf", "\xc3\x89T\xc3\x89 \xc3\x80 \xc5\xb8"}, /* été à ÿ */
-        {"stra\xc3\x9f" "e", "STRA\xc3\x9f" "E"},                         /* ß stays */
-        {"\xc3\xb7", "\xc3\xb7"},                                           /* ÷ is no letter */
+        {"\xc3\xa9t\xc3\xa9 \xc3\xa0 \xc3\xbf",
+         "\xc3\x89T\xc3\x89 \xc3\x80 \xc5\xb8"}, /* été à ÿ */
+        {"stra\xc3\x9f"
+         "e",
+         "STRA\xc3\x9f"
+         "E"},                    /* ß stays */
+        {"\xc3\xb7", "\xc3\xb7"}, /* ÷ is no letter */
         {"\xd0\xbf\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82",
-         "\xd0\x9f\xd0\xa0\xd0\x98\xd0\x92\xd0\x95\xd0\xa2"}, /* привет */
+         "\xd0\x9f\xd0\xa0\xd0\x98\xd0\x92\xd0\x95\xd0\xa2"},     /* привет */
         {"\xce\xb1\xce\xb2\xce\xb3", "\xce\x91\xce\x92\xce\x93"}, /* αβγ */
-        {"\xc5\x82\xc3\xb3" "d\xc5\xba", "\xc5\x81\xc3\x93" "D\xc5\xb9"},     /* łódź */
-        {"\xf0\x9f\x98\x80 ok", "\xf0\x9f\x98\x80 OK"},                     /* emoji kept */
+        {"\xc5\x82\xc3\xb3"
+         "d\xc5\xba",
+         "\xc5\x81\xc3\x93"
+         "D\xc5\xb9"},                                  /* łódź */
+        {"\xf0\x9f\x98\x80 ok", "\xf0\x9f\x98\x80 OK"}, /* emoji kept */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *u = caption_upper(cases[i][0]);
@@ -108,8 +115,10 @@ static void test_upper(void **state)
         free(u);
     }
     /* A stray byte is kept as it was, never merged into a neighbour. */
-    char *u = caption_upper("a\xff" "b");
-    assert_string_equal(u, "A\xff" "B");
+    char *u = caption_upper("a\xff"
+                            "b");
+    assert_string_equal(u, "A\xff"
+                           "B");
     free(u);
 }
 

@@ -816,7 +816,9 @@ static void test_load(void **state)
     assert_int_equal(err.code, MEME_E_IO);
     assert_non_null(strstr(err.msg, "/"));
 
-    char path[] = "/tmp/test_image_XXXXXX";
+    const char *tmp = getenv("TMPDIR");
+    char path[512];
+    snprintf(path, sizeof(path), "%s/test_image_XXXXXX", tmp && *tmp ? tmp : "/tmp");
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     struct meme_image *img = gradient_image(31, 9);

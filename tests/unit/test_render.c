@@ -30,8 +30,12 @@ static struct meme_image *draw(struct renderer *r, const char *tmpl, const char 
                                const char *bottom, int w, int h)
 {
     struct meme_err err = {0};
-    struct render_opts o = {.prompt = "test", .top = top, .bottom = bottom,
-                            .template_name = tmpl, .width = w, .height = h};
+    struct render_opts o = {.prompt = "test",
+                            .top = top,
+                            .bottom = bottom,
+                            .template_name = tmpl,
+                            .width = w,
+                            .height = h};
     struct meme_image *img = renderer_draw(r, &o, NULL, 0, &err);
     if (!img)
         fail_msg("renderer_draw: %s", err.msg);
@@ -157,8 +161,8 @@ static void test_png_and_jpeg(void **state)
     struct renderer *r = open_renderer(NULL);
     struct meme_err err = {0};
     struct render_result res;
-    struct render_opts o = {.prompt = "production outage on friday", .top = "prod is down",
-                            .bottom = "it is friday"};
+    struct render_opts o = {
+        .prompt = "production outage on friday", .top = "prod is down", .bottom = "it is friday"};
     assert_int_equal(renderer_render(r, &o, &res, &err), 0);
     assert_int_equal(res.format, IMAGE_PNG);
     assert_int_equal(image_sniff(res.data, res.len), IMAGE_PNG);
