@@ -31,12 +31,12 @@ LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
 MODE ?= release
 ifeq ($(MODE),test)
-OUT := build/test
+OUT ?= build/test
 MODE_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                -fno-sanitize-recover=undefined
 MODE_LDFLAGS := -fsanitize=address,undefined
 else
-OUT := build
+OUT ?= build
 MODE_CFLAGS := -O2 -g
 MODE_LDFLAGS :=
 endif
@@ -97,20 +97,22 @@ $(OUT)/tests/%: tests/integration/%.c $(HARNESS_OBJ) $(LIBMEME)
 	    $(LIBS) $(shell $(PKG_CONFIG) --libs $(TEST_PKGS))
 
 # The whole suite: dependencies, a sanitizer build, unit then integration tests.
+# OUT_TEST=DIR builds and runs the tests in another directory (parallel checkouts).
+OUT_TEST ?= build/test
+
 test: deps
-	$(MAKE) MODE=test test-build
+	$(MAKE) MODE=test OUT=$(OUT_TEST) test-build
 	scripts/run-tests $(OUT_TEST)
 
-OUT_TEST := build/test
 test-build: $(MEMECTL) $(WORKER) $(UNIT_BIN) $(INTEG_BIN)
 
-unit: 
-	$(MAKE) MODE=test test-build
-	scripts/run-tests --unit build/test
+unit:
+	$(MAKE) MODE=test OUT=$(OUT_TEST) test-build
+	scripts/run-tests --unit $(OUT_TEST)
 
 integration:
-	$(MAKE) MODE=test test-build
-	scripts/run-tests --integration build/test
+	$(MAKE) MODE=test OUT=$(OUT_TEST) test-build
+	scripts/run-tests --integration $(OUT_TEST)
 
 run: deps
 	$(MAKE) build
