@@ -1,6 +1,6 @@
 # memectl: one Makefile, libraries through pkg-config, objects under build/.
 #
-#   make            build memectl and meme-worker into build/
+#   make            build memectl, meme-worker and meme-gateway into build/
 #   make test       install what the tests need, build under ASan+UBSan, run all tests
 #   make run        install what it needs, build, start a local stack, make and show a meme
 #   make install    PREFIX=/usr/local DESTDIR= ...
@@ -14,7 +14,10 @@ WERROR    ?= 1
 CC        ?= cc
 PKG_CONFIG ?= pkg-config
 
-PKGS      := libnats jansson libsixel freetype2 libpng libjpeg libdeflate libcrypto
+# One list for compiling; each program links only what it uses (--as-needed),
+# so memectl does not pay the start-up cost of libraries only the servers use.
+PKGS      := libnats jansson libsixel freetype2 libpng libjpeg libdeflate libcrypto hiredis \
+             libcurl yaml-0.1 libmicrohttpd ncursesw
 TEST_PKGS := cmocka
 
 WARN := -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes \
@@ -27,7 +30,7 @@ endif
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -I lib $(WARN) \
                -DMEME_VERSION='"$(VERSION)"' \
                $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lpthread -lm
+LIBS := -Wl,--as-needed $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lpthread -lm -ldl
 
 MODE ?= release
 ifeq ($(MODE),test)
@@ -48,7 +51,9 @@ ALL_LDFLAGS = $(MODE_LDFLAGS) $(LDFLAGS)
 
 LIB_SRC    := $(wildcard lib/*.c)
 CLI_SRC    := $(wildcard cli/*.c)
-WORKER_SRC := $(wildcard server/*.c)
+SERVER_COMMON_SRC := $(filter-out server/worker% server/gateway%,$(wildcard server/*.c))
+WORKER_SRC := $(wildcard server/worker*.c) $(SERVER_COMMON_SRC)
+GATEWAY_SRC := $(wildcard server/gateway*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 INTEG_SRC  := $(wildcard tests/integration/test_*.c)
 HARNESS_SRC := tests/harness.c
@@ -56,6 +61,7 @@ HARNESS_SRC := tests/harness.c
 LIB_OBJ    := $(LIB_SRC:%.c=$(OUT)/obj/%.o)
 CLI_OBJ    := $(CLI_SRC:%.c=$(OUT)/obj/%.o)
 WORKER_OBJ := $(WORKER_SRC:%.c=$(OUT)/obj/%.o)
+GATEWAY_OBJ := $(GATEWAY_SRC:%.c=$(OUT)/obj/%.o) $(SERVER_COMMON_SRC:%.c=$(OUT)/obj/%.o)
 HARNESS_OBJ := $(HARNESS_SRC:%.c=$(OUT)/obj/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 INTEG_BIN  := $(INTEG_SRC:tests/integration/%.c=$(OUT)/tests/%)
@@ -63,13 +69,14 @@ INTEG_BIN  := $(INTEG_SRC:tests/integration/%.c=$(OUT)/tests/%)
 LIBMEME := $(OUT)/libmeme.a
 MEMECTL := $(OUT)/memectl
 WORKER  := $(OUT)/meme-worker
+GATEWAY := $(if $(GATEWAY_SRC),$(OUT)/meme-gateway)
 
 .PHONY: all build test unit integration run install uninstall clean format check-format deps \
         check-deps
 
 all: build
 
-build: $(MEMECTL) $(WORKER)
+build: $(MEMECTL) $(WORKER) $(GATEWAY)
 
 $(OUT)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -85,6 +92,9 @@ $(MEMECTL): $(CLI_OBJ) $(LIBMEME)
 
 $(WORKER): $(WORKER_OBJ) $(LIBMEME)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(WORKER_OBJ) $(LIBMEME) $(LIBS)
+
+$(OUT)/meme-gateway: $(GATEWAY_OBJ) $(LIBMEME)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(GATEWAY_OBJ) $(LIBMEME) $(LIBS)
 
 $(OUT)/tests/%: tests/unit/%.c $(LIBMEME)
 	@mkdir -p $(dir $@)
@@ -104,7 +114,7 @@ test: deps
 	$(MAKE) MODE=test OUT=$(OUT_TEST) test-build
 	scripts/run-tests $(OUT_TEST)
 
-test-build: $(MEMECTL) $(WORKER) $(UNIT_BIN) $(INTEG_BIN)
+test-build: $(MEMECTL) $(WORKER) $(GATEWAY) $(UNIT_BIN) $(INTEG_BIN)
 
 unit:
 	$(MAKE) MODE=test OUT=$(OUT_TEST) test-build
@@ -126,7 +136,7 @@ check-deps:
 
 install: build
 	install -d $(DESTDIR)$(BINDIR)
-	install -m 0755 $(MEMECTL) $(WORKER) $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(MEMECTL) $(WORKER) $(GATEWAY) $(DESTDIR)$(BINDIR)/
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
 	for m in man/*.1; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man1/; done; true
 	for m in man/*.8; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man8/; done; true
@@ -134,7 +144,7 @@ install: build
 	install -m 0644 completions/memectl.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/memectl
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/memectl $(DESTDIR)$(BINDIR)/meme-worker
+	rm -f $(DESTDIR)$(BINDIR)/memectl $(DESTDIR)$(BINDIR)/meme-worker $(DESTDIR)$(BINDIR)/meme-gateway
 	rm -f $(DESTDIR)$(MANDIR)/man1/memectl*.1 $(DESTDIR)$(MANDIR)/man8/meme-worker.8
 	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/memectl
 

@@ -420,3 +420,18 @@ int proto_base64_decode(const char *s, size_t len, uint8_t **out, size_t *out_le
     *out_len = pos;
     return 0;
 }
+
+void proto_result_key(const char *id, char *out, size_t out_len)
+{
+    size_t o = 0;
+    for (const char *p = id; *p && o + 4 < out_len; p++) {
+        if (*p == ':') {
+            memcpy(out + o, "=3A", 3);
+            o += 3;
+        } else {
+            out[o++] = *p;
+        }
+    }
+    if (out_len)
+        out[o < out_len ? o : out_len - 1] = '\0';
+}

@@ -26,6 +26,10 @@
 #define PROTO_SUBJECT_EVENTS       "meme.events.done"
 #define PROTO_STREAM               "MEMES"
 #define PROTO_CONSUMER             "meme-generator"
+#define PROTO_SUBJECT_HEARTBEAT    "meme.workers.heartbeat"
+/* Finished memes by request id (JetStream key-value bucket; key: proto_result_key()). */
+#define PROTO_RESULTS_BUCKET "meme-results"
+#define PROTO_RESULTS_TTL_S  3600
 
 #define PROTO_REQUEST_MAX  65536 /* bytes of request JSON */
 #define PROTO_PROMPT_MAX   1000  /* bytes of prompt (UTF-8) */
@@ -95,6 +99,10 @@ char *proto_legacy_response_json(const char *id, const uint8_t *image, size_t le
  * original's). */
 char *proto_error_json(const char *id, int code, const char *message, int64_t timestamp);
 /* Parses an error reply; fills code and message (message is the caller's). */
+/* The key-value key for a request id: the id with ':' (not allowed in keys)
+ * written as "=3A" ('=' never occurs in ids). out needs 3 * PROTO_ID_MAX + 1. */
+void proto_result_key(const char *id, char *out, size_t out_len);
+
 int proto_error_parse(const char *json, size_t len, int *code, char **message);
 
 /* Base64 (RFC 4648, padded). Encode returns a new string; decode returns 0 or
