@@ -18,7 +18,7 @@ PKG_CONFIG ?= pkg-config
 # so memectl does not pay the start-up cost of libraries only the servers use.
 PKGS      := libnats jansson libsixel freetype2 libpng libjpeg libdeflate libcrypto hiredis \
              libcurl yaml-0.1 libmicrohttpd ncursesw
-TEST_PKGS := cmocka
+TEST_PKGS := cmocka gnutls
 
 WARN := -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes \
         -Wformat=2 -Wno-format-truncation -Wno-unused-parameter -Wvla \
@@ -56,7 +56,7 @@ WORKER_SRC := $(wildcard server/worker*.c) $(SERVER_COMMON_SRC)
 GATEWAY_SRC := $(wildcard server/gateway*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 INTEG_SRC  := $(wildcard tests/integration/test_*.c)
-HARNESS_SRC := tests/harness.c
+HARNESS_SRC := tests/harness.c $(wildcard tests/fixtures/*.c)
 
 LIB_OBJ    := $(LIB_SRC:%.c=$(OUT)/obj/%.o)
 CLI_OBJ    := $(CLI_SRC:%.c=$(OUT)/obj/%.o)
@@ -72,7 +72,7 @@ WORKER  := $(OUT)/meme-worker
 GATEWAY := $(if $(GATEWAY_SRC),$(OUT)/meme-gateway)
 
 .PHONY: all build test unit integration run install uninstall clean format check-format deps \
-        check-deps
+        check-deps bench deps-bench
 
 all: build
 
@@ -124,6 +124,17 @@ integration:
 	$(MAKE) MODE=test OUT=$(OUT_TEST) test-build
 	scripts/run-tests --integration $(OUT_TEST)
 
+# The benchmark suite: side-by-side figures written to docs/benchmarks.md.
+bench: deps-bench
+	$(MAKE) build $(OUT)/memebench
+	$(OUT)/memebench --out docs/benchmarks.md
+
+$(OUT)/memebench: bench/bench.c $(HARNESS_OBJ) $(LIBMEME)
+	$(CC) $(ALL_CFLAGS) -I tests $(ALL_LDFLAGS) -o $@ $< $(HARNESS_OBJ) $(LIBMEME) $(LIBS)
+
+deps-bench:
+	scripts/install-deps --bench
+
 run: deps
 	$(MAKE) build
 	scripts/run-demo build
@@ -140,15 +151,22 @@ install: build
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
 	for m in man/*.1; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man1/; done; true
 	for m in man/*.8; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man8/; done; true
-	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	    $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions \
+	    $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 	install -m 0644 completions/memectl.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/memectl
+	install -m 0644 completions/_memectl $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_memectl
+	install -m 0644 completions/memectl.fish \
+	    $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/memectl.fish
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/memectl $(DESTDIR)$(BINDIR)/meme-worker $(DESTDIR)$(BINDIR)/meme-gateway
 	rm -f $(DESTDIR)$(MANDIR)/man1/memectl*.1 $(DESTDIR)$(MANDIR)/man8/meme-worker.8
-	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/memectl
+	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/memectl \
+	    $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_memectl \
+	    $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/memectl.fish
 
-SRC_ALL := $(wildcard lib/*.[ch] cli/*.[ch] server/*.[ch] tests/*.[ch] tests/*/*.[ch])
+SRC_ALL := $(wildcard lib/*.[ch] cli/*.[ch] server/*.[ch] tests/*.[ch] tests/*/*.[ch] bench/*.[ch])
 format:
 	clang-format -i $(SRC_ALL)
 check-format:

@@ -97,9 +97,15 @@ int cmd_gen(struct cli *cli, int argc, char **argv);
 int cmd_up(struct cli *cli, int argc, char **argv);
 int cmd_down(struct cli *cli, int argc, char **argv);
 int cmd_templates(struct cli *cli, int argc, char **argv);
+int cmd_bench(struct cli *cli, int argc, char **argv);
+extern const struct opt_spec bench_opts[];
 int cmd_version(struct cli *cli, int argc, char **argv);
 int cmd_completion(struct cli *cli, int argc, char **argv);
 int cmd_help_run(struct cli *cli, int argc, char **argv);
+/* The hidden `memectl __complete WORDS...` (argv[0] is "__complete"). */
+int cmd_complete_words(int argc, char **argv);
+/* Writes the completion script for shell ("bash", "zsh", "fish"); -1 if unknown. */
+int completion_script(const char *shell, FILE *f);
 
 extern const struct opt_spec gen_opts[], up_opts[], down_opts[], templates_opts[], version_opts[],
     completion_opts[], help_opts[];

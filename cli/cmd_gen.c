@@ -35,7 +35,8 @@ enum {
 const struct opt_spec gen_opts[] = {
     {GEN_OUTPUT, 'o', "output", "FILE", "save to FILE (\"-\" for stdout); default meme-ID.EXT",
      NULL},
-    {GEN_TEMPLATE, 't', "template", "NAME", "background template (see `memectl templates`)", NULL},
+    {GEN_TEMPLATE, 't', "template", "NAME", "background template (see `memectl templates`)",
+     "@templates"},
     {GEN_TOP, 0, "top", "TEXT", "top caption (else taken from PROMPT)", NULL},
     {GEN_BOTTOM, 0, "bottom", "TEXT", "bottom caption (else taken from PROMPT)", NULL},
     {GEN_SIZE, 0, "size", "PIXELS", "square size, 64 to 2048 (default 512)", "512 1024"},

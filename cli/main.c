@@ -30,11 +30,19 @@ const struct cmd_spec commands[] = {
      "Stops exactly the processes `memectl up` started (checked by process id and\n"
      "start time), workers first so that they finish their jobs.",
      down_opts, cmd_down, 1},
+    {"bench", "load the stack end to end and report throughput and latency", "[options]",
+     "Sends meme requests through JetStream, closed loop (-c in flight) or open loop\n"
+     "(--rate, so requests queue and KEDA sees lag), for -n requests or -d time,\n"
+     "and reports throughput, latency percentiles, the queue/generation/delivery\n"
+     "split, the cache hit ratio and errors by code.",
+     bench_opts, cmd_bench, 1},
     {"templates", "list the local engine's meme templates", "[options]", NULL, templates_opts,
      cmd_templates, 1},
-    {"completion", "print a shell completion script", "bash",
+    {"completion", "print a shell completion script", "bash|zsh|fish",
      "Prints the completion script for the shell; e.g.\n"
-     "  source <(memectl completion bash)",
+     "  source <(memectl completion bash)\n"
+     "  memectl completion zsh > \"${fpath[1]}/_memectl\"\n"
+     "  memectl completion fish > ~/.config/fish/completions/memectl.fish",
      completion_opts, cmd_completion, 0},
     {"version", "show the version of memectl and its libraries", "[options]", NULL, version_opts,
      cmd_version, 0},
@@ -171,6 +179,9 @@ int main(int argc, char **argv)
     cli.prog = "memectl";
     const char *nc = getenv("NO_COLOR");
     cli.color = isatty(2) && !(nc && *nc);
+
+    if (argc > 1 && strcmp(argv[1], "__complete") == 0)
+        return cmd_complete_words(argc - 1, argv + 1);
 
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {

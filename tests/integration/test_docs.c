@@ -111,32 +111,44 @@ static void test_every_command_has_a_man_page_with_its_options(void **state)
     free(main_page_path);
 }
 
-static void test_committed_bash_completion_is_generated(void **state)
+static void test_committed_completions_are_generated(void **state)
 {
-    struct buf out = BUF_INIT;
-    assert_int_equal(memectl(&out, "completion", "bash"), 0);
-    char *path = source_path("completions/memectl.bash");
-    char *committed = slurp(path);
-    assert_non_null(committed);
-    if (strcmp(committed, (char *)out.data) != 0)
-        fail_msg("completions/memectl.bash differs from `memectl completion bash`; "
-                 "regenerate it with: build/memectl completion bash > completions/memectl.bash");
-    /* And bash accepts it. */
-    char *argv[] = {"bash", "-n", path, NULL};
-    struct buf o = BUF_INIT, e = BUF_INIT;
-    assert_int_equal(harness_run(argv, NULL, &o, &e, 10000), 0);
-    buf_release(&o);
-    buf_release(&e);
-    free(committed);
-    free(path);
-    buf_release(&out);
+    const char *shells[][3] = {
+        {"bash", "completions/memectl.bash", "bash"},
+        {"zsh", "completions/_memectl", "zsh"},
+        {"fish", "completions/memectl.fish", "fish"},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        struct buf out = BUF_INIT;
+        assert_int_equal(memectl(&out, "completion", (char *)shells[i][0]), 0);
+        char *path = source_path(shells[i][1]);
+        char *committed = slurp(path);
+        if (!committed)
+            fail_msg("%s is missing", shells[i][1]);
+        if (strcmp(committed, (char *)out.data) != 0)
+            fail_msg("%s differs from `memectl completion %s`; regenerate it with: "
+                     "build/memectl completion %s > %s",
+                     shells[i][1], shells[i][0], shells[i][0], shells[i][1]);
+        /* And the shell parses it. */
+        char *argv[] = {(char *)shells[i][2], "-n", path, NULL};
+        struct buf o = BUF_INIT, e = BUF_INIT;
+        int rc = harness_run(argv, NULL, &o, &e, 10000);
+        if (rc != 0)
+            fail_msg("%s -n %s: exit %d: %.*s", shells[i][2], shells[i][1], rc, (int)e.len,
+                     e.data ? (char *)e.data : "");
+        buf_release(&o);
+        buf_release(&e);
+        free(committed);
+        free(path);
+        buf_release(&out);
+    }
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_command_has_a_man_page_with_its_options),
-        cmocka_unit_test(test_committed_bash_completion_is_generated),
+        cmocka_unit_test(test_committed_completions_are_generated),
     };
     return harness_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -1,0 +1,783 @@
+/*
+ * memebench: the benchmark suite behind `make bench`. Measures this
+ * project side by side, in one run, against what a user would otherwise
+ * use, and writes docs/benchmarks.md. Every figure is a median of several
+ * runs (the machines are shared and noisy).
+ *
+ *   memebench [--out FILE] [--quick]
+ *
+ * Needs the release build next to it (memectl, meme-worker), nats-server,
+ * and for the comparisons ImageMagick (convert), img2sixel and chafa
+ * (scripts/install-deps --bench installs them). A comparison whose tool is
+ * missing is reported as such, never faked.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "caption.h"
+#include "harness.h"
+#include "image.h"
+#include "mq.h"
+#include "paths.h"
+#include "proto.h"
+#include "render.h"
+#include "term.h"
+#include "xalloc.h"
+
+static int runs = 5;   /* batches per figure; the median batch is reported */
+static int iters = 40; /* repetitions inside a batch for in-process timings */
+static struct buf md = BUF_INIT;
+static char *scratch;
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static bool have(const char *prog)
+{
+    char *p = paths_find_program(prog);
+    bool ok = p != NULL;
+    free(p);
+    return ok;
+}
+
+/* Wall time of one run of argv (stdout to out_file or /dev/null), or -1. */
+static double time_process(char *const argv[], const char *out_file)
+{
+    double t0 = now_ms();
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        FILE *o = freopen(out_file ? out_file : "/dev/null", "w", stdout);
+        FILE *e = freopen("/dev/null", "w", stderr);
+        (void)o;
+        (void)e;
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    double t = now_ms() - t0;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? t : -1;
+}
+
+/* Median wall time of n runs of argv; -1 if any run failed. */
+static double median_process(char *const argv[], int n, const char *out_file)
+{
+    double *v = xcalloc((size_t)n, sizeof(*v));
+    time_process(argv, out_file); /* warm the page cache */
+    for (int i = 0; i < n; i++) {
+        v[i] = time_process(argv, out_file);
+        if (v[i] < 0) {
+            free(v);
+            return -1;
+        }
+    }
+    double m = median(v, n);
+    free(v);
+    return m;
+}
+
+static long file_size(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fclose(f);
+    return n;
+}
+
+/* A figure for a table cell; a failed measurement says so. */
+static const char *cell(char *out, size_t n, double v, const char *unit, int decimals)
+{
+    if (v < 0)
+        snprintf(out, n, "failed");
+    else
+        snprintf(out, n, "%.*f%s%s", decimals, v, *unit ? " " : "", unit);
+    return out;
+}
+
+static void row(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void row(const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    buf_puts(&md, line);
+    buf_putc(&md, '\n');
+    fputs(line, stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
+}
+
+static const char *TOP = "one does not simply";
+static const char *BOTTOM = "benchmark a meme engine";
+
+/* ---- 1. the local engine in process, the encode floor, ImageMagick ---- */
+
+static double time_render(struct renderer *r, int size, enum image_format fmt)
+{
+    struct render_opts o = {.prompt = "bench",
+                            .top = TOP,
+                            .bottom = BOTTOM,
+                            .template_name = "advice-wheel",
+                            .width = size,
+                            .format = fmt};
+    struct render_result res;
+    struct meme_err err = {0};
+    if (renderer_render(r, &o, &res, &err) < 0) { /* warm: background and glyphs */
+        fprintf(stderr, "memebench: render failed: %s\n", err.msg);
+        return -1;
+    }
+    render_result_release(&res);
+    double *v = xcalloc((size_t)runs, sizeof(*v));
+    for (int k = 0; k < runs; k++) {
+        double t0 = now_ms();
+        for (int i = 0; i < iters; i++) {
+            renderer_render(r, &o, &res, &err);
+            render_result_release(&res);
+        }
+        v[k] = (now_ms() - t0) / iters;
+    }
+    double m = median(v, runs);
+    free(v);
+    return m;
+}
+
+static double time_encode(const struct meme_image *img, enum image_format fmt)
+{
+    double *v = xcalloc((size_t)runs, sizeof(*v));
+    for (int k = 0; k < runs; k++) {
+        double t0 = now_ms();
+        for (int i = 0; i < iters; i++) {
+            uint8_t *out;
+            size_t len;
+            image_encode(img, fmt, &out, &len, NULL);
+            free(out);
+        }
+        v[k] = (now_ms() - t0) / iters;
+    }
+    double m = median(v, runs);
+    free(v);
+    return m;
+}
+
+static void bench_render(void)
+{
+    struct meme_err err = {0};
+    struct renderer *r = renderer_new(NULL, NULL, &err);
+    if (!r) {
+        row("render: cannot start the engine: %s", err.msg);
+        return;
+    }
+    bool im = have("convert");
+    row("## The local engine vs ImageMagick\n");
+    row("Same meme (advice-wheel background, two captions, white with a black outline) "
+        "at each size and format. memectl: `renderer_render()` in process, background and "
+        "glyphs warm, as in a running worker. Floor: encoding the finished pixels alone. "
+        "ImageMagick: one `convert` process drawing the same captions at a fixed point size "
+        "on the same background (no automatic fitting, which would add 80-110 ms).\n");
+    row("| size | format | memectl render | encode floor | memectl / floor | ImageMagick | "
+        "ImageMagick / memectl |");
+    row("| --- | --- | --- | --- | --- | --- | --- |");
+    int sizes[2] = {512, 1024};
+    for (int si = 0; si < 2; si++) {
+        int size = sizes[si];
+        /* The background, saved for ImageMagick, and a finished meme for the floor. */
+        struct render_opts bo = {.prompt = "bench",
+                                 .top = "",
+                                 .bottom = "",
+                                 .template_name = "advice-wheel",
+                                 .width = size};
+        struct meme_image *bg = renderer_draw(r, &bo, NULL, 0, &err);
+        char *bg_path = xasprintf("%s/bg-%d.png", scratch, size);
+        uint8_t *png;
+        size_t len;
+        image_encode_png(bg, &png, &len, NULL);
+        FILE *f = fopen(bg_path, "wb");
+        fwrite(png, 1, len, f);
+        fclose(f);
+        free(png);
+        image_free(bg);
+        struct render_opts mo = bo;
+        mo.top = TOP;
+        mo.bottom = BOTTOM;
+        struct meme_image *meme = renderer_draw(r, &mo, NULL, 0, &err);
+        for (int fi = 0; fi < 2; fi++) {
+            enum image_format fmt = fi ? IMAGE_JPEG : IMAGE_PNG;
+            double ours = time_render(r, size, fmt);
+            double floor_ms = time_encode(meme, fmt);
+            char im_cell[64] = "not installed", ratio_cell[64] = "-";
+            if (im) {
+                char *out = xasprintf("%s/im-%d.%s", scratch, size, fi ? "jpg" : "png");
+                char ps[16], sw[16], off[16];
+                snprintf(ps, sizeof(ps), "%d", size * 8 / 100);
+                snprintf(sw, sizeof(sw), "%d", size / 170 > 1 ? size / 170 : 1);
+                snprintf(off, sizeof(off), "+0+%d", size * 3 / 100);
+                char *font = xstrdup(renderer_font_path(r));
+                char *argv[] = {"convert",
+                                bg_path,
+                                "-font",
+                                font,
+                                "-pointsize",
+                                ps,
+                                "-fill",
+                                "white",
+                                "-stroke",
+                                "black",
+                                "-strokewidth",
+                                sw,
+                                "-gravity",
+                                "north",
+                                "-annotate",
+                                off,
+                                "ONE DOES NOT SIMPLY",
+                                "-gravity",
+                                "south",
+                                "-annotate",
+                                off,
+                                "BENCHMARK A MEME ENGINE",
+                                "-quality",
+                                "85",
+                                out,
+                                NULL};
+                double t = median_process(argv, runs, NULL);
+                if (t > 0) {
+                    snprintf(im_cell, sizeof(im_cell), "%.1f ms", t);
+                    snprintf(ratio_cell, sizeof(ratio_cell), "%.0fx", t / ours);
+                } else {
+                    snprintf(im_cell, sizeof(im_cell), "failed");
+                }
+                free(font);
+                free(out);
+            }
+            row("| %dx%d | %s | %.2f ms | %.2f ms | %.2f | %s | %s |", size, size,
+                fi ? "JPEG q85" : "PNG", ours, floor_ms, ours / floor_ms, im_cell, ratio_cell);
+        }
+        image_free(meme);
+        free(bg_path);
+    }
+    row("%s", "");
+    renderer_free(r);
+}
+
+/* ---- 2. round trips: memectl gen, the raw NATS floor ---- */
+
+static void on_echo(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
+{
+    natsConnection_Publish(nc, natsMsg_GetReply(m), natsMsg_GetData(m), natsMsg_GetDataLength(m));
+    natsMsg_Destroy(m);
+}
+
+/* Median request/reply time on the broker with a payload of len bytes back. */
+static double nats_rtt(const char *url, size_t len)
+{
+    natsOptions *o = NULL;
+    natsConnection *a = NULL, *b = NULL;
+    natsSubscription *sub = NULL;
+    natsOptions_Create(&o);
+    natsOptions_SetURL(o, url);
+    natsOptions_SetSendAsap(o, true);
+    if (natsConnection_Connect(&a, o) != NATS_OK || natsConnection_Connect(&b, o) != NATS_OK) {
+        natsOptions_Destroy(o);
+        natsConnection_Destroy(a);
+        return -1;
+    }
+    natsConnection_Subscribe(&sub, b, "bench.echo", on_echo, NULL);
+    natsConnection_Flush(b);
+    char *payload = xcalloc(len, 1);
+    int n = 200;
+    double *v = xcalloc((size_t)n, sizeof(*v));
+    for (int i = -20; i < n; i++) {
+        natsMsg *reply = NULL;
+        double t0 = now_ms();
+        if (natsConnection_Request(&reply, a, "bench.echo", payload, (int)len, 5000) != NATS_OK)
+            continue;
+        if (i >= 0)
+            v[i] = now_ms() - t0;
+        natsMsg_Destroy(reply);
+    }
+    double m = median(v, n);
+    free(v);
+    free(payload);
+    natsSubscription_Destroy(sub);
+    natsConnection_Destroy(a);
+    natsConnection_Destroy(b);
+    natsOptions_Destroy(o);
+    return m;
+}
+
+static pid_t start_worker(const char *url, const char *redis_url, const char *id)
+{
+    char *bin = harness_bin("meme-worker");
+    char *log = xasprintf("%s/%s.log", scratch, id);
+    char *redis_env = redis_url ? xasprintf("REDIS_URL=%s", redis_url) : xstrdup("REDIS_URL");
+    char *argv[] = {bin, "--nats", (char *)url, "--id", (char *)id, NULL};
+    char *env[] = {redis_env, NULL};
+    pid_t pid = harness_spawn(argv, env, log);
+    free(bin);
+    free(log);
+    free(redis_env);
+    /* Ready when the consumer has a waiting pull. */
+    for (int i = 0; i < 300; i++) {
+        struct mq_conn mq;
+        struct mq_depth d;
+        struct mq_connect_opts co = {.url = url, .name = "memebench"};
+        bool ok = false;
+        if (mq_connect(&mq, &co, NULL) == 0)
+            ok = mq_depth(&mq, PROTO_STREAM, PROTO_CONSUMER, &d, NULL) == 0 && d.waiting > 0;
+        mq_close(&mq);
+        if (ok)
+            return pid;
+        usleep(50000);
+    }
+    fprintf(stderr, "memebench: worker %s did not start (log in %s)\n", id, scratch);
+    return pid;
+}
+
+static double gen_round_trip(const char *url, const char *fmt, bool same_prompt)
+{
+    char *bin = harness_bin("memectl");
+    char *out = xasprintf("%s/gen.%s", scratch, strcmp(fmt, "png") == 0 ? "png" : "jpg");
+    int n = 15;
+    double *v = xcalloc((size_t)(n * runs), sizeof(*v));
+    int k = 0;
+    for (int r = 0; r < runs; r++)
+        for (int i = 0; i < n; i++) {
+            char prompt[128];
+            if (same_prompt)
+                snprintf(prompt, sizeof(prompt), "%s | %s", TOP, BOTTOM);
+            else
+                snprintf(prompt, sizeof(prompt), "%s %d.%d.%ld | %s", TOP, r, i, (long)getpid(),
+                         BOTTOM);
+            char *argv[] = {bin,         "-q",   "-s", (char *)url,    "gen",
+                            "--display", "none", "-t", "advice-wheel", "--format",
+                            (char *)fmt, "-o",   out,  prompt,         NULL};
+            v[k++] = time_process(argv, NULL);
+        }
+    double m = median(v, k);
+    free(v);
+    free(out);
+    free(bin);
+    return m;
+}
+
+static void bench_round_trip(const struct harness_server *nats, const struct harness_server *redis)
+{
+    pid_t w = start_worker(nats->url, redis ? redis->url : NULL, "rt");
+    row("## `memectl gen` round trip\n");
+    row("Process start to file written, one worker on the same machine, 512x512, loopback, "
+        "median of %d runs. The floor is a raw NATS request/reply of the same size on the "
+        "same broker, in one process (no JetStream, no rendering, no process start). "
+        "ImageMagick: one `convert` drawing the same meme locally (table above).\n",
+        15 * runs);
+    double png_miss = gen_round_trip(nats->url, "png", false);
+    double jpg_miss = gen_round_trip(nats->url, "jpeg", false);
+    double png_hit = redis ? gen_round_trip(nats->url, "png", true) : -1;
+    double jpg_hit = redis ? gen_round_trip(nats->url, "jpeg", true) : -1;
+    double floor_png = nats_rtt(nats->url, 140000);
+    double floor_jpg = nats_rtt(nats->url, 45000);
+    row("| what | PNG | JPEG |");
+    row("| --- | --- | --- |");
+    char a[32], b[32];
+    row("| `memectl gen`, cache miss | %s | %s |", cell(a, 32, png_miss, "ms", 1),
+        cell(b, 32, jpg_miss, "ms", 1));
+    if (redis)
+        row("| `memectl gen`, same prompt again (cache hit if the worker caches) | %s | %s |",
+            cell(a, 32, png_hit, "ms", 1), cell(b, 32, jpg_hit, "ms", 1));
+    row("| raw NATS request/reply, same payload size (floor) | %s | %s |",
+        cell(a, 32, floor_png, "ms", 2), cell(b, 32, floor_jpg, "ms", 2));
+    row("%s", "");
+    harness_kill(w, 5000);
+}
+
+/* ---- 3. stack throughput and the broker's ceiling ---- */
+
+static double bench_json_throughput(const char *url, const char *fmt, int n, int c, double *p50,
+                                    double *p99)
+{
+    char *bin = harness_bin("memectl");
+    char ns[16], cs[16];
+    snprintf(ns, sizeof(ns), "%d", n);
+    snprintf(cs, sizeof(cs), "%d", c);
+    char *argv[] = {bin,  "-s", (char *)url, "bench",     "-n",     ns,
+                    "-c", cs,   "--format",  (char *)fmt, "--json", NULL};
+    struct buf out = BUF_INIT, err = BUF_INIT;
+    int rc = harness_run(argv, NULL, &out, &err, 300000);
+    double tput = -1;
+    if (rc == 0) {
+        json_t *j = json_loadb((const char *)out.data, out.len, 0, NULL);
+        tput = json_number_value(json_object_get(j, "throughput"));
+        *p50 = json_number_value(json_object_get(json_object_get(j, "latency_ms"), "p50"));
+        *p99 = json_number_value(json_object_get(json_object_get(j, "latency_ms"), "p99"));
+        json_decref(j);
+    } else {
+        fprintf(stderr, "memebench: memectl bench failed: %.*s\n", (int)err.len,
+                (const char *)err.data);
+    }
+    buf_release(&out);
+    buf_release(&err);
+    free(bin);
+    return tput;
+}
+
+struct floor_worker {
+    const char *url;
+    int count;
+    pthread_t thread;
+};
+
+/* The worker's loop with no work: fetch one, reply with a few bytes, ack. */
+static void *floor_loop(void *arg)
+{
+    struct floor_worker *fw = arg;
+    struct mq_conn mq;
+    struct mq_connect_opts co = {.url = fw->url, .name = "memebench floor"};
+    if (mq_connect(&mq, &co, NULL) < 0)
+        return NULL;
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = "BENCHFLOOR";
+    so.Consumer = "floor";
+    natsSubscription *sub = NULL;
+    if (js_PullSubscribe(&sub, mq.js, "benchfloor.req", "floor", NULL, &so, NULL) != NATS_OK) {
+        mq_close(&mq);
+        return NULL;
+    }
+    for (;;) {
+        natsMsgList list = {0};
+        if (natsSubscription_Fetch(&list, sub, 1, 500, NULL) != NATS_OK)
+            break;
+        for (int i = 0; i < list.Count; i++) {
+            natsMsg *m = list.Msgs[i];
+            const char *reply = NULL;
+            natsMsgHeader_Get(m, "Bench-Reply", &reply);
+            if (reply)
+                natsConnection_PublishString(mq.nc, reply, "ok");
+            natsMsg_Ack(m, NULL);
+            fw->count++;
+        }
+        natsMsgList_Destroy(&list);
+    }
+    natsSubscription_Destroy(sub);
+    mq_close(&mq);
+    return NULL;
+}
+
+/* Jobs per second through a work queue with two no-work consumers. */
+static double broker_ceiling(const char *url, int n)
+{
+    struct mq_conn mq;
+    struct mq_connect_opts co = {.url = url, .name = "memebench"};
+    if (mq_connect(&mq, &co, NULL) < 0)
+        return -1;
+    jsStreamConfig sc;
+    jsStreamConfig_Init(&sc);
+    sc.Name = "BENCHFLOOR";
+    const char *subj[] = {"benchfloor.req"};
+    sc.Subjects = subj;
+    sc.SubjectsLen = 1;
+    sc.Retention = js_WorkQueuePolicy;
+    sc.Storage = js_FileStorage;
+    js_AddStream(NULL, mq.js, &sc, NULL, NULL);
+    jsConsumerConfig cc;
+    jsConsumerConfig_Init(&cc);
+    cc.Durable = "floor";
+    cc.AckPolicy = js_AckExplicit;
+    js_AddConsumer(NULL, mq.js, "BENCHFLOOR", &cc, NULL, NULL);
+    struct floor_worker fw[2] = {{url, 0, 0}, {url, 0, 0}};
+    for (int i = 0; i < 2; i++)
+        pthread_create(&fw[i].thread, NULL, floor_loop, &fw[i]);
+    usleep(300000);
+    natsSubscription *replies = NULL;
+    natsConnection_SubscribeSync(&replies, mq.nc, "benchfloor.reply");
+    double t0 = now_ms();
+    char body[256];
+    memset(body, 'x', sizeof(body));
+    for (int i = 0; i < n; i++) {
+        natsMsg *m = NULL;
+        natsMsg_Create(&m, "benchfloor.req", NULL, body, sizeof(body));
+        natsMsgHeader_Set(m, "Bench-Reply", "benchfloor.reply");
+        js_PublishMsgAsync(mq.js, &m, NULL);
+        natsMsg_Destroy(m);
+    }
+    js_PublishAsyncComplete(mq.js, NULL);
+    int got = 0;
+    while (got < n) {
+        natsMsg *m = NULL;
+        if (natsSubscription_NextMsg(&m, replies, 5000) != NATS_OK)
+            break;
+        natsMsg_Destroy(m);
+        got++;
+    }
+    double secs = (now_ms() - t0) / 1000.0;
+    for (int i = 0; i < 2; i++)
+        pthread_join(fw[i].thread, NULL);
+    natsSubscription_Destroy(replies);
+    js_DeleteStream(mq.js, "BENCHFLOOR", NULL, NULL);
+    mq_close(&mq);
+    return got == n ? n / secs : -1;
+}
+
+static long peak_rss_kb(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[256];
+    long kb = -1;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
+static void bench_throughput(const struct harness_server *nats, bool quick)
+{
+    int n = quick ? 600 : 2000;
+    row("## Stack throughput\n");
+    row("`memectl bench -n %d -c 16` (closed loop, unique prompts so every request is "
+        "rendered), 512x512, workers and broker on this machine's %ld cores. The ceiling is the "
+        "same JetStream work-queue loop (fetch one, reply, ack) doing no work, with two "
+        "consumers.\n",
+        n, sysconf(_SC_NPROCESSORS_ONLN));
+    row("| workers | JPEG memes/s | JPEG p50 / p99 | PNG memes/s | PNG p50 / p99 |");
+    row("| --- | --- | --- | --- | --- |");
+    pid_t w[2] = {-1, -1};
+    for (int k = 1; k <= 2; k++) {
+        char id[16];
+        snprintf(id, sizeof(id), "tp%d", k);
+        w[k - 1] = start_worker(nats->url, NULL, id);
+        double jp50 = 0, jp99 = 0, pp50 = 0, pp99 = 0;
+        double jv[9], pv[9];
+        int r = quick ? 1 : 3;
+        for (int i = 0; i < r; i++) {
+            jv[i] = bench_json_throughput(nats->url, "jpeg", n, 16, &jp50, &jp99);
+            pv[i] = bench_json_throughput(nats->url, "png", n, 16, &pp50, &pp99);
+        }
+        row("| %d | %.0f | %.1f / %.1f ms | %.0f | %.1f / %.1f ms |", k, median(jv, r), jp50, jp99,
+            median(pv, r), pp50, pp99);
+    }
+    double ceil_v[5];
+    int r = quick ? 1 : 3;
+    for (int i = 0; i < r; i++)
+        ceil_v[i] = broker_ceiling(nats->url, quick ? 5000 : 20000);
+    char cb[32];
+    row("| ceiling (no work, 2 consumers) | %s | | | |",
+        cell(cb, 32, median(ceil_v, r), "jobs/s", 0));
+    row("%s", "");
+
+    /* Cost growth: a backlog of N requests sent at once to one worker. */
+    harness_kill(w[1], 5000);
+    row("## Cost growth with a backlog\n");
+    row("N requests sent at once (open loop at 100000/s) to one worker, JPEG 512x512: latency "
+        "grows with the queue (each request waits for those ahead), memory does not.\n");
+    row("| queued | p50 | p99 | max | worker peak RSS |");
+    row("| --- | --- | --- | --- | --- |");
+    int sizes[3] = {10, 100, 1000};
+    for (int i = 0; i < 3; i++) {
+        char *bin = harness_bin("memectl");
+        char ns[16];
+        snprintf(ns, sizeof(ns), "%d", sizes[i]);
+        char *argv[] = {bin, "-s",     (char *)nats->url, "bench",  "-n",
+                        ns,  "--rate", "100000",          "--json", NULL};
+        struct buf out = BUF_INIT, err = BUF_INIT;
+        if (harness_run(argv, NULL, &out, &err, 300000) == 0) {
+            json_t *j = json_loadb((const char *)out.data, out.len, 0, NULL);
+            json_t *l = json_object_get(j, "latency_ms");
+            row("| %d | %.1f ms | %.1f ms | %.1f ms | %.1f MiB |", sizes[i],
+                json_number_value(json_object_get(l, "p50")),
+                json_number_value(json_object_get(l, "p99")),
+                json_number_value(json_object_get(l, "max")), peak_rss_kb(w[0]) / 1024.0);
+            json_decref(j);
+        }
+        buf_release(&out);
+        buf_release(&err);
+        free(bin);
+    }
+    row("%s", "");
+    harness_kill(w[0], 5000);
+}
+
+/* ---- 4. terminal graphics ---- */
+
+static void bench_sixel(void)
+{
+    struct meme_err err = {0};
+    struct renderer *r = renderer_new(NULL, NULL, &err);
+    if (!r)
+        return;
+    struct render_opts o = {.prompt = "bench",
+                            .top = TOP,
+                            .bottom = BOTTOM,
+                            .template_name = "advice-wheel",
+                            .width = 512};
+    struct meme_image *img = renderer_draw(r, &o, NULL, 0, &err);
+    char *png_path = xasprintf("%s/meme.png", scratch);
+    uint8_t *png;
+    size_t len;
+    image_encode_png(img, &png, &len, NULL);
+    FILE *f = fopen(png_path, "wb");
+    fwrite(png, 1, len, f);
+    fclose(f);
+    free(png);
+
+    row("## Terminal graphics\n");
+    row("A 512x512 meme drawn as sixel at full size. memectl: `term_encode_sixel()` in "
+        "process (what `memectl gen` adds after the image arrives: adaptive 256-colour "
+        "palette, dithered); img2sixel and chafa: one process each, reading the same PNG.\n");
+    row("| tool | time | bytes |");
+    row("| --- | --- | --- |");
+    double v[16];
+    size_t bytes = 0;
+    for (int k = 0; k < runs; k++) {
+        struct buf b = BUF_INIT;
+        double t0 = now_ms();
+        term_encode_sixel(img, 512, 512, &b, &err);
+        v[k] = now_ms() - t0;
+        bytes = b.len;
+        buf_release(&b);
+    }
+    row("| memectl (in process) | %.1f ms | %zu |", median(v, runs), bytes);
+    struct buf half = BUF_INIT;
+    double h0 = now_ms();
+    term_encode_blocks(img, 64, 32, true, &half);
+    row("| memectl half blocks, 64x32 cells (in process) | %.1f ms | %zu |", now_ms() - h0,
+        half.len);
+    buf_release(&half);
+    char *out = xasprintf("%s/sixel.out", scratch);
+    if (have("img2sixel")) {
+        char *argv[] = {"img2sixel", png_path, NULL};
+        double t = median_process(argv, runs, out);
+        row("| img2sixel | %.1f ms | %ld |", t, file_size(out));
+    } else {
+        row("| img2sixel | not installed | |");
+    }
+    if (have("chafa")) {
+        char *argv[] = {"chafa", "-f", "sixels", "--size", "64x32", png_path, NULL};
+        double t = median_process(argv, runs, out);
+        row("| chafa (sixels, 64x32 cells) | %.1f ms | %ld |", t, file_size(out));
+    } else {
+        row("| chafa | not installed | |");
+    }
+    row("%s", "");
+    free(out);
+    free(png_path);
+    image_free(img);
+    renderer_free(r);
+}
+
+static void header(void)
+{
+    struct utsname u;
+    uname(&u);
+    char cpu[256] = "unknown CPU";
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        char line[512];
+        while (fgets(line, sizeof(line), f))
+            if (strncmp(line, "model name", 10) == 0) {
+                char *c = strchr(line, ':');
+                if (c) {
+                    snprintf(cpu, sizeof(cpu), "%s", c + 2);
+                    cpu[strcspn(cpu, "\n")] = '\0';
+                }
+                break;
+            }
+        fclose(f);
+    }
+    time_t t = time(NULL);
+    char date[32];
+    strftime(date, sizeof(date), "%Y-%m-%d", gmtime(&t));
+    row("# Benchmarks\n");
+    row("Written by `make bench` (bench/bench.c) on %s: %ld cores (%s), %s %s. Medians of "
+        "several runs; the machines are shared and noisy, so compare ratios within one run, "
+        "not figures across runs.\n",
+        date, sysconf(_SC_NPROCESSORS_ONLN), cpu, u.sysname, u.release);
+}
+
+int main(int argc, char **argv)
+{
+    const char *out_path = NULL;
+    bool quick = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
+            out_path = argv[++i];
+        else if (strcmp(argv[i], "--quick") == 0)
+            quick = true;
+        else {
+            fprintf(stderr, "usage: memebench [--out FILE] [--quick]\n");
+            return 2;
+        }
+    }
+    if (quick) {
+        runs = 3;
+        iters = 10;
+    }
+    /* The programs under test are the ones built next to this one. */
+    char *dir = paths_exe_dir();
+    if (dir && !getenv("MEME_BUILD_DIR"))
+        setenv("MEME_BUILD_DIR", dir, 1);
+    free(dir);
+    scratch = harness_tmpdir("bench");
+    struct harness_server nats, redis;
+    bool have_redis = harness_redis_start(&redis) == 0;
+    if (harness_nats_start(&nats) != 0) {
+        fprintf(stderr, "memebench: cannot start nats-server\n");
+        return harness_finish(1);
+    }
+    header();
+    bench_render();
+    bench_round_trip(&nats, have_redis ? &redis : NULL);
+    bench_throughput(&nats, quick);
+    bench_sixel();
+    harness_stop(&nats);
+    if (have_redis)
+        harness_stop(&redis);
+    if (out_path) {
+        FILE *f = fopen(out_path, "w");
+        if (!f || fwrite(md.data, 1, md.len, f) != md.len || fclose(f) != 0) {
+            fprintf(stderr, "memebench: cannot write %s: %s\n", out_path, strerror(errno));
+            return harness_finish(1);
+        }
+        fprintf(stderr, "memebench: wrote %s\n", out_path);
+    }
+    buf_release(&md);
+    free(scratch);
+    return harness_finish(0);
+}

@@ -1,0 +1,257 @@
+/*
+ * Shell completion. The scripts for bash, zsh and fish are small and fixed:
+ * each asks the binary, through the hidden `memectl __complete WORDS...`,
+ * what may come next. The answers come from the same command and option
+ * tables as the parser and --help, so completion cannot drift from them,
+ * and dynamic values (template names, kube contexts) are looked up live.
+ *
+ * Answer format: one candidate per line, optionally "candidate<TAB>help";
+ * a single line ":file" asks the shell to complete file names.
+ */
+#include "cli.h"
+#include "render.h"
+#include "xalloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Global options: name, takes a value, help. */
+static const struct {
+    const char *name;
+    int takes_value;
+    const char *help;
+} globals[] = {
+    {"-s", 1, "NATS server URL"},
+    {"--server", 1, "NATS server URL"},
+    {"-q", 0, "only errors on stderr"},
+    {"--quiet", 0, "only errors on stderr"},
+    {"-v", 0, "more detail"},
+    {"--verbose", 0, "more detail"},
+    {"-h", 0, "show help"},
+    {"--help", 0, "show help"},
+    {"--version", 0, "show the version"},
+};
+
+#define NGLOBALS (sizeof(globals) / sizeof(globals[0]))
+
+static int global_takes_value(const char *w)
+{
+    for (size_t i = 0; i < NGLOBALS; i++)
+        if (strcmp(w, globals[i].name) == 0)
+            return globals[i].takes_value;
+    return 0;
+}
+
+static void emit(const char *cur, const char *cand, const char *help)
+{
+    if (strncmp(cand, cur, strlen(cur)) != 0)
+        return;
+    if (help && *help)
+        printf("%s\t%s\n", cand, help);
+    else
+        printf("%s\n", cand);
+}
+
+/* Values named by a marker in an option's value list ("@templates"). */
+static void emit_dynamic(const char *marker, const char *cur)
+{
+    if (strcmp(marker, "@templates") == 0) {
+        struct meme_err err = {0};
+        struct renderer *r = renderer_new(NULL, NULL, &err);
+        if (!r)
+            return;
+        struct render_template_info info[256];
+        size_t n = renderer_templates(r, info, 256);
+        for (size_t i = 0; i < n && i < 256; i++)
+            emit(cur, info[i].name, info[i].description);
+        renderer_free(r);
+    } else if (strcmp(marker, "@file") == 0) {
+        puts(":file");
+    }
+    /* Other markers name values this build cannot list: nothing to offer. */
+}
+
+/* Fixed values of a command's positional arguments. */
+static const struct {
+    const char *cmd;
+    const char *values;
+} positionals[] = {
+    {"explain", "hpa scaledobject vpa"},
+    {"config", "view path"},
+};
+
+/* Completes the value of opt. */
+static void emit_values(const struct opt_spec *o, const char *cur)
+{
+    if (o->values) {
+        char *copy = xstrdup(o->values);
+        for (char *save = NULL, *w = strtok_r(copy, " ", &save); w;
+             w = strtok_r(NULL, " ", &save)) {
+            if (w[0] == '@')
+                emit_dynamic(w, cur);
+            else
+                emit(cur, w, NULL);
+        }
+        free(copy);
+    } else if (strcmp(o->arg, "FILE") == 0 || strcmp(o->arg, "DIR") == 0) {
+        puts(":file");
+    }
+}
+
+static const struct opt_spec *find_opt(const struct cmd_spec *c, const char *word)
+{
+    for (const struct opt_spec *o = c->opts; o && o->key; o++) {
+        if (word[0] == '-' && word[1] == '-' && strcmp(word + 2, o->long_name) == 0)
+            return o;
+        if (word[0] == '-' && word[1] == o->short_name && word[1] && word[2] == '\0')
+            return o;
+    }
+    return NULL;
+}
+
+int cmd_complete_words(int argc, char **argv)
+{
+    /* argv[0] is "__complete"; argv[1..argc-1] are the words after "memectl",
+     * the last being the one under the cursor (possibly empty). */
+    int nwords = argc - 1;
+    char **words = argv + 1;
+    const char *cur = nwords > 0 ? words[nwords - 1] : "";
+    int i = 0;
+    /* Global options before the command. */
+    while (i < nwords - 1 && words[i][0] == '-') {
+        if (global_takes_value(words[i])) {
+            if (i + 1 == nwords - 1) {
+                /* The value of -s/--server is under the cursor. */
+                emit(cur, "nats://127.0.0.1:4222", "the local stack's default");
+                return EXIT_OK;
+            }
+            i++;
+        }
+        i++;
+    }
+    if (i >= nwords - 1) {
+        if (cur[0] == '-') {
+            for (size_t g = 0; g < NGLOBALS; g++)
+                emit(cur, globals[g].name, globals[g].help);
+        } else {
+            for (const struct cmd_spec *c = commands; c->name; c++)
+                emit(cur, c->name, c->summary);
+        }
+        return EXIT_OK;
+    }
+    const struct cmd_spec *cmd = cmd_find(words[i]);
+    if (!cmd)
+        return EXIT_OK;
+    /* The previous word may be an option waiting for its value. */
+    if (nwords - 2 > i) {
+        const struct opt_spec *o = find_opt(cmd, words[nwords - 2]);
+        if (o && o->arg) {
+            emit_values(o, cur);
+            return EXIT_OK;
+        }
+    }
+    if (cur[0] == '-') {
+        for (const struct opt_spec *o = cmd->opts; o && o->key; o++) {
+            char name[80];
+            snprintf(name, sizeof(name), "--%s", o->long_name);
+            emit(cur, name, o->help);
+            if (o->short_name && cur[1] != '-') {
+                snprintf(name, sizeof(name), "-%c", o->short_name);
+                emit(cur, name, o->help);
+            }
+        }
+        emit(cur, "--help", "show help");
+        return EXIT_OK;
+    }
+    /* Positional arguments. */
+    if (strcmp(cmd->name, "help") == 0) {
+        for (const struct cmd_spec *c = commands; c->name; c++)
+            emit(cur, c->name, c->summary);
+    } else if (strcmp(cmd->name, "completion") == 0) {
+        emit(cur, "bash", NULL);
+        emit(cur, "zsh", NULL);
+        emit(cur, "fish", NULL);
+    } else {
+        for (size_t p = 0; p < sizeof(positionals) / sizeof(positionals[0]); p++) {
+            if (strcmp(positionals[p].cmd, cmd->name) != 0)
+                continue;
+            char *copy = xstrdup(positionals[p].values);
+            for (char *save = NULL, *w = strtok_r(copy, " ", &save); w;
+                 w = strtok_r(NULL, " ", &save))
+                emit(cur, w, NULL);
+            free(copy);
+        }
+    }
+    return EXIT_OK;
+}
+
+static const char bash_script[] =
+    "# bash completion for memectl; generated by `memectl completion bash`.\n"
+    "# The candidates come from `memectl __complete`, so they always match the binary.\n"
+    "_memectl() {\n"
+    "    local cur=\"${COMP_WORDS[COMP_CWORD]}\" out\n"
+    "    local IFS=$'\\n'\n"
+    "    out=$(\"${COMP_WORDS[0]}\" __complete \"${COMP_WORDS[@]:1:COMP_CWORD}\" 2>/dev/null "
+    "| cut -f1) || return\n"
+    "    if [ \"$out\" = \":file\" ]; then\n"
+    "        COMPREPLY=($(compgen -f -- \"$cur\"))\n"
+    "        return\n"
+    "    fi\n"
+    "    COMPREPLY=($(compgen -W \"$out\" -- \"$cur\"))\n"
+    "}\n"
+    "complete -o default -F _memectl memectl\n";
+
+static const char zsh_script[] =
+    "#compdef memectl\n"
+    "# zsh completion for memectl; generated by `memectl completion zsh`.\n"
+    "# The candidates come from `memectl __complete`, so they always match the binary.\n"
+    "_memectl() {\n"
+    "    local out line\n"
+    "    local -a cands\n"
+    "    out=$(\"${words[1]}\" __complete \"${(@)words[2,CURRENT]}\" 2>/dev/null) || return\n"
+    "    if [[ $out == \":file\" ]]; then\n"
+    "        _files\n"
+    "        return\n"
+    "    fi\n"
+    "    for line in \"${(@f)out}\"; do\n"
+    "        [[ -z $line ]] && continue\n"
+    "        if [[ $line == *$'\\t'* ]]; then\n"
+    "            cands+=(\"${${line%%$'\\t'*}//:/\\\\:}:${line#*$'\\t'}\")\n"
+    "        else\n"
+    "            cands+=(\"${line//:/\\\\:}\")\n"
+    "        fi\n"
+    "    done\n"
+    "    _describe 'memectl' cands\n"
+    "}\n"
+    "if [[ $zsh_eval_context[-1] == loadautofunc ]]; then\n"
+    "    _memectl \"$@\"\n"
+    "else\n"
+    "    compdef _memectl memectl\n"
+    "fi\n";
+
+static const char fish_script[] =
+    "# fish completion for memectl; generated by `memectl completion fish`.\n"
+    "# The candidates come from `memectl __complete`, so they always match the binary.\n"
+    "function __memectl_complete\n"
+    "    set -l words (commandline -opc) (commandline -ct)\n"
+    "    set -l out ($words[1] __complete $words[2..-1] 2>/dev/null)\n"
+    "    if test \"$out[1]\" = \":file\"\n"
+    "        __fish_complete_path (commandline -ct)\n"
+    "        return\n"
+    "    end\n"
+    "    printf '%s\\n' $out\n"
+    "end\n"
+    "complete -c memectl -f -a '(__memectl_complete)'\n";
+
+int completion_script(const char *shell, FILE *f)
+{
+    if (strcmp(shell, "bash") == 0)
+        fputs(bash_script, f);
+    else if (strcmp(shell, "zsh") == 0)
+        fputs(zsh_script, f);
+    else if (strcmp(shell, "fish") == 0)
+        fputs(fish_script, f);
+    else
+        return -1;
+    return 0;
+}
