@@ -72,7 +72,7 @@ WORKER  := $(OUT)/meme-worker
 GATEWAY := $(if $(GATEWAY_SRC),$(OUT)/meme-gateway)
 
 .PHONY: all build test unit integration run install uninstall clean format check-format deps \
-        check-deps bench deps-bench
+        check-deps bench deps-bench images
 
 all: build
 
@@ -145,12 +145,24 @@ deps:
 check-deps:
 	scripts/install-deps --check
 
+# Container images of meme-worker and meme-gateway (docker/*.Dockerfile).
+# DOCKER=podman works too; the k8s/overlays/local overlay expects tag dev.
+DOCKER    ?= docker
+IMAGE_TAG ?= dev
+IMAGE_PREFIX ?=
+images:
+	@command -v $(DOCKER) >/dev/null 2>&1 || { echo "make images: \"$(DOCKER)\" is not installed; install Docker (or set DOCKER=podman)" >&2; exit 1; }
+	@$(DOCKER) info >/dev/null 2>&1 || { echo "make images: no container engine answers (is the Docker daemon running, and may you use it?)" >&2; exit 1; }
+	$(DOCKER) build -f docker/worker.Dockerfile --build-arg VERSION=$(VERSION) -t $(IMAGE_PREFIX)meme-worker:$(IMAGE_TAG) .
+	$(DOCKER) build -f docker/gateway.Dockerfile --build-arg VERSION=$(VERSION) -t $(IMAGE_PREFIX)meme-gateway:$(IMAGE_TAG) .
+
 install: build
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(MEMECTL) $(WORKER) $(GATEWAY) $(DESTDIR)$(BINDIR)/
-	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
-	for m in man/*.1; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man1/; done; true
-	for m in man/*.8; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man8/; done; true
+	for s in 1 5 7 8; do \
+	    install -d $(DESTDIR)$(MANDIR)/man$$s; \
+	    for m in man/*.$$s; do [ ! -f "$$m" ] || install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man$$s/; done; \
+	done
 	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
 	    $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions \
 	    $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
@@ -161,7 +173,10 @@ install: build
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/memectl $(DESTDIR)$(BINDIR)/meme-worker $(DESTDIR)$(BINDIR)/meme-gateway
-	rm -f $(DESTDIR)$(MANDIR)/man1/memectl*.1 $(DESTDIR)$(MANDIR)/man8/meme-worker.8
+	rm -f $(DESTDIR)$(MANDIR)/man1/memectl*.1 $(DESTDIR)$(MANDIR)/man5/memectl.conf.5 \
+	    $(DESTDIR)$(MANDIR)/man7/memectl-protocol.7 $(DESTDIR)$(MANDIR)/man8/meme-worker.8 \
+	    $(DESTDIR)$(MANDIR)/man8/meme-gateway.8 \
+	    $(DESTDIR)$(MANDIR)/man8/meme-gateway.8
 	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/memectl \
 	    $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_memectl \
 	    $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/memectl.fish

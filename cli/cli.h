@@ -84,8 +84,40 @@ const char *closest_word(const char *word, const char *const *candidates, size_t
 extern const struct cmd_spec commands[];
 const struct cmd_spec *cmd_find(const char *name);
 
-/* Resolves the NATS URL: --server > NATS_URL > the running local stack > default. */
+/* Resolves the NATS URL: --server > NATS_URL > the config file > the running local
+ * stack > default. */
 void cli_resolve_server(struct cli *cli);
+
+/* Settings with flag > environment > config file > default precedence (config.c). */
+enum config_key_id {
+    CFG_SERVER,
+    CFG_USER,
+    CFG_PASSWORD,
+    CFG_TOKEN,
+    CFG_CREDS,
+    CFG_NKEY,
+    CFG_NKEY_SEED,
+    CFG_TLS_CA,
+    CFG_TLS_CERT,
+    CFG_TLS_KEY,
+    CFG_CONTEXT,
+    CFG_NAMESPACE,
+    CFG_DISPLAY,
+    CFG_SIZE,
+    CFG_COUNT
+};
+/* Reads the config file (path_flag, or the default place) and the environment;
+ * 0, or EXIT_USAGE after printing what is wrong with the file. */
+int config_load(const char *path_flag);
+void config_set_flag(enum config_key_id k, const char *value);
+/* The value (NULL when unset) and where it came from ("flag", "env NAME", "FILE:LINE"). */
+const char *config_get(enum config_key_id k);
+const char *config_source(enum config_key_id k);
+const char *config_file_path(void);
+/* Connection options for cli->server with the configured credentials and TLS. */
+void cli_connect_opts(const struct cli *cli, struct mq_connect_opts *co, const char *name);
+int cmd_config(struct cli *cli, int argc, char **argv);
+extern const struct opt_spec config_opts[];
 
 /* Messages: "memectl: ..." on stderr; quiet suppresses info. */
 void cli_info(const struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -511,7 +511,8 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
     char red[512];
     cli_resolve_server(cli);
     mq_url_redacted(cli->server, red, sizeof(red));
-    struct mq_connect_opts co = {.url = cli->server, .name = "memectl bench"};
+    struct mq_connect_opts co;
+    cli_connect_opts(cli, &co, "memectl bench");
     if (mq_connect(&mq, &co, &err) < 0) {
         cli_error("%s", err.msg);
         return cli_exit_for(err.code);

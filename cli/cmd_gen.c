@@ -119,10 +119,21 @@ static int parse_gen_args(struct cli *cli, int argc, char **argv, struct gen_arg
     a->size = PROTO_SIZE_DEFAULT;
     a->timeout_s = 120;
     a->display = TERM_DISPLAY_AUTO;
-    const char *env_display = getenv("MEMECTL_DISPLAY");
-    if (env_display && *env_display && term_display_parse(env_display, &a->display) < 0) {
-        cli_error("MEMECTL_DISPLAY=\"%s\" is not one of auto, sixel, blocks, none", env_display);
+    /* Defaults from the environment or the config file; flags override them. */
+    const char *cfg_display = config_get(CFG_DISPLAY);
+    if (cfg_display && *cfg_display && term_display_parse(cfg_display, &a->display) < 0) {
+        cli_error("display \"%s\" (from %s) is not one of auto, sixel, blocks, none", cfg_display,
+                  config_source(CFG_DISPLAY));
         return EXIT_USAGE;
+    }
+    const char *cfg_size = config_get(CFG_SIZE);
+    if (cfg_size && *cfg_size) {
+        if (parse_int(cfg_size, 64, 2048, &v) < 0) {
+            cli_error("size \"%s\" (from %s) is not a number from 64 to 2048", cfg_size,
+                      config_source(CFG_SIZE));
+            return EXIT_USAGE;
+        }
+        a->size = (int)v;
     }
     opt_init(&it, cmd, argc, argv);
     while ((r = opt_next(&it)) > 0) {
@@ -447,7 +458,8 @@ int cmd_gen(struct cli *cli, int argc, char **argv)
 
     cli_resolve_server(cli);
     mq_url_redacted(cli->server, red, sizeof(red));
-    struct mq_connect_opts co = {.url = cli->server, .name = "memectl gen"};
+    struct mq_connect_opts co;
+    cli_connect_opts(cli, &co, "memectl gen");
     if (mq_connect(&mq, &co, &err) < 0) {
         cli_error("%s", err.msg);
         rc = cli_exit_for(err.code);

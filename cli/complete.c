@@ -23,6 +23,7 @@ static const struct {
 } globals[] = {
     {"-s", 1, "NATS server URL"},
     {"--server", 1, "NATS server URL"},
+    {"--config", 1, "settings file"},
     {"-q", 0, "only errors on stderr"},
     {"--quiet", 0, "only errors on stderr"},
     {"-v", 0, "more detail"},
@@ -121,8 +122,11 @@ int cmd_complete_words(int argc, char **argv)
     while (i < nwords - 1 && words[i][0] == '-') {
         if (global_takes_value(words[i])) {
             if (i + 1 == nwords - 1) {
-                /* The value of -s/--server is under the cursor. */
-                emit(cur, "nats://127.0.0.1:4222", "the local stack's default");
+                /* The value of a global option is under the cursor. */
+                if (strcmp(words[i], "--config") == 0)
+                    puts(":file");
+                else
+                    emit(cur, "nats://127.0.0.1:4222", "the local stack's default");
                 return EXIT_OK;
             }
             i++;

@@ -44,6 +44,11 @@ const struct cmd_spec commands[] = {
      "  memectl completion zsh > \"${fpath[1]}/_memectl\"\n"
      "  memectl completion fish > ~/.config/fish/completions/memectl.fish",
      completion_opts, cmd_completion, 0},
+    {"config", "show the settings in use and where each came from", "[view|path] [options]",
+     "view (the default) prints every setting with its source: a flag, the\n"
+     "environment, the config file (with its line) or a default; secrets are\n"
+     "masked. path prints the config file's path. See memectl.conf(5).",
+     config_opts, cmd_config, 1},
     {"version", "show the version of memectl and its libraries", "[options]", NULL, version_opts,
      cmd_version, 0},
     {"help", "show help for a command", "[COMMAND]", NULL, help_opts, cmd_help_run, 0},
@@ -96,14 +101,14 @@ int cli_exit_for(int code)
 void cli_resolve_server(struct cli *cli)
 {
     static char local[128];
-    const char *env = getenv("NATS_URL");
     if (cli->server) {
         cli->server_source = "flag";
         return;
     }
-    if (env && *env) {
-        cli->server = env;
-        cli->server_source = "environment";
+    const char *v = config_get(CFG_SERVER);
+    if (v && *v) {
+        cli->server = v;
+        cli->server_source = config_source(CFG_SERVER);
         return;
     }
     if (stack_local_nats_url(local, sizeof(local)) == 0) {
@@ -128,8 +133,9 @@ static void main_help(FILE *f)
         fprintf(f, "  %-12s %s\n", c->name, c->summary);
     fputs("\n"
           "global options:\n"
-          "  -s, --server URL   NATS server (env NATS_URL; else the local stack; else\n"
-          "                     nats://127.0.0.1:4222)\n"
+          "  -s, --server URL   NATS server (env NATS_URL; else the config file; else\n"
+          "                     the local stack; else nats://127.0.0.1:4222)\n"
+          "      --config FILE  settings file (default ~/.config/memectl/config)\n"
           "  -q, --quiet        only errors on stderr\n"
           "  -v, --verbose      more detail\n"
           "  -h, --help         show this help\n"
@@ -183,6 +189,7 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "__complete") == 0)
         return cmd_complete_words(argc - 1, argv + 1);
 
+    const char *config_file = NULL;
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *a = argv[i];
@@ -194,6 +201,12 @@ int main(int argc, char **argv)
             cli.server = argv[++i];
         } else if (strncmp(a, "--server=", 9) == 0) {
             cli.server = a + 9;
+        } else if (strcmp(a, "--config") == 0) {
+            if (i + 1 >= argc) {
+                cmd_usage_error(NULL, "option \"%s\" needs a value (FILE)", a);
+                return EXIT_USAGE;
+            }
+            config_file = argv[++i];
         } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
             cli.quiet = 1;
         } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
@@ -216,6 +229,9 @@ int main(int argc, char **argv)
     if (!cmd)
         return unknown_command(argv[i]);
     cli.cmd = cmd;
+    int crc = config_load(config_file);
+    if (crc)
+        return crc;
     int rc = cmd->run(&cli, argc - i, argv + i);
     nats_Close();
     return rc;

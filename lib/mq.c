@@ -31,6 +31,35 @@ const char *mq_url_redacted(const char *url, char *out, size_t outsz)
     return out;
 }
 
+/* Credentials and TLS from o into opts; a file that cannot be used is named. */
+static int apply_auth(natsOptions *opts, const struct mq_connect_opts *o, struct meme_err *err)
+{
+    if (o->user && *o->user && natsOptions_SetUserInfo(opts, o->user, o->password) != NATS_OK)
+        return meme_err_set(err, MEME_E_BAD_REQUEST, "cannot use the NATS user name");
+    if (o->token && *o->token && natsOptions_SetToken(opts, o->token) != NATS_OK)
+        return meme_err_set(err, MEME_E_BAD_REQUEST, "cannot use the NATS token");
+    if (o->creds_file && *o->creds_file &&
+        natsOptions_SetUserCredentialsFromFiles(opts, o->creds_file, NULL) != NATS_OK)
+        return meme_err_set(err, MEME_E_IO, "cannot use NATS credentials file %s", o->creds_file);
+    if ((o->nkey && *o->nkey) != (o->nkey_seed_file && *o->nkey_seed_file))
+        return meme_err_set(err, MEME_E_BAD_REQUEST,
+                            "an nkey needs both the public key and the seed file");
+    if (o->nkey && *o->nkey &&
+        natsOptions_SetNKeyFromSeed(opts, o->nkey, o->nkey_seed_file) != NATS_OK)
+        return meme_err_set(err, MEME_E_IO, "cannot use nkey seed file %s", o->nkey_seed_file);
+    bool tls = (o->tls_ca && *o->tls_ca) || (o->tls_cert && *o->tls_cert);
+    if (tls && natsOptions_SetSecure(opts, true) != NATS_OK)
+        return meme_err_set(err, MEME_E_INTERNAL, "this nats.c has no TLS support");
+    if (o->tls_ca && *o->tls_ca &&
+        natsOptions_LoadCATrustedCertificates(opts, o->tls_ca) != NATS_OK)
+        return meme_err_set(err, MEME_E_IO, "cannot load CA certificates from %s", o->tls_ca);
+    if (o->tls_cert && *o->tls_cert &&
+        natsOptions_LoadCertificatesChain(opts, o->tls_cert, o->tls_key) != NATS_OK)
+        return meme_err_set(err, MEME_E_IO, "cannot load client certificate %s (key %s)",
+                            o->tls_cert, o->tls_key ? o->tls_key : "(none)");
+    return 0;
+}
+
 int mq_connect(struct mq_conn *c, const struct mq_connect_opts *o, struct meme_err *err)
 {
     natsOptions *opts = NULL;
@@ -61,7 +90,21 @@ int mq_connect(struct mq_conn *c, const struct mq_connect_opts *o, struct meme_e
         natsOptions_SetMaxReconnect(opts, 5);
         natsOptions_SetReconnectWait(opts, 200);
     }
+    if ((rc = apply_auth(opts, o, err)) < 0)
+        goto out;
     s = natsConnection_Connect(&c->nc, opts);
+    if (s == NATS_NOT_PERMITTED || s == NATS_CONNECTION_AUTH_FAILED) {
+        rc = meme_err_set(err, MEME_E_NATS,
+                          "NATS at %s refused the credentials (check the user, token, "
+                          "creds or nkey settings; `memectl config view` shows what is used)",
+                          red);
+        goto out;
+    }
+    if (s == NATS_SSL_ERROR) {
+        rc = meme_err_set(err, MEME_E_NATS, "TLS with NATS at %s failed: %s", red,
+                          nats_GetLastError(NULL));
+        goto out;
+    }
     if (s == NATS_NO_SERVER || s == NATS_TIMEOUT || s == NATS_IO_ERROR) {
         rc = meme_err_set(err, MEME_E_UNREACHABLE,
                           "cannot reach NATS at %s: %s (is the stack running? try `memectl up`)",

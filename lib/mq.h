@@ -27,6 +27,15 @@ struct mq_connect_opts {
     const char *name; /* connection name shown by the server */
     int timeout_ms;   /* connect timeout; 0 = 2000 */
     bool reconnect;   /* keep reconnecting forever (servers) */
+    /* Credentials and TLS; each NULL when not used. A user and password may
+     * also be in the URL. Never logged: errors name files, not contents. */
+    const char *user, *password;
+    const char *token;
+    const char *creds_file;         /* a .creds file (JWT and nkey seed) */
+    const char *nkey;               /* public nkey, with nkey_seed_file */
+    const char *nkey_seed_file;     /* file holding the nkey seed */
+    const char *tls_ca;             /* CA bundle to verify the server (turns TLS on) */
+    const char *tls_cert, *tls_key; /* client certificate chain and key */
 };
 
 /* Connects and makes a JetStream context. Fills err with MEME_E_UNREACHABLE
