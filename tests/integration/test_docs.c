@@ -83,7 +83,7 @@ static void test_every_command_has_a_man_page_with_its_options(void **state)
         if (!page && !strstr(main_page, want))
             fail_msg("no man page for \"%s\" and memectl(1) does not describe it", names[i]);
         if (page) {
-            snprintf(want, sizeof(want), ".Nm memectl %s", names[i]);
+            snprintf(want, sizeof(want), ".Nm \"memectl %s\"", names[i]);
             if (!strstr(page, want))
                 fail_msg("%s does not name \"memectl %s\"", rel, names[i]);
             if (!strstr(page, ".Sh EXAMPLES") || !strstr(page, ".Sh EXIT STATUS"))
@@ -144,11 +144,112 @@ static void test_committed_completions_are_generated(void **state)
     }
 }
 
+/* The SYNOPSIS section of an mdoc page (a new string), or NULL. */
+static char *synopsis_of(const char *page)
+{
+    const char *a = strstr(page, ".Sh SYNOPSIS");
+    if (!a)
+        return NULL;
+    const char *b = strstr(a + 4, ".Sh ");
+    return b ? xstrndup(a, (size_t)(b - a)) : xstrdup(a);
+}
+
+static void test_synopsis_matches_usage(void **state)
+{
+    char names[32][32];
+    size_t n = list_commands(names, 32);
+    for (size_t i = 0; i < n; i++) {
+        char *rel = xasprintf("man/memectl-%s.1", names[i]);
+        char *path = source_path(rel);
+        char *page = slurp(path);
+        free(path);
+        if (!page) {
+            free(rel);
+            continue;
+        }
+        char *syn = synopsis_of(page);
+        assert_non_null(syn);
+        /* The usage line of --help: "usage: memectl NAME WORDS". */
+        struct buf out = BUF_INIT;
+        assert_int_equal(memectl(&out, names[i], "--help"), 0);
+        char *usage = xstrndup((char *)out.data, strcspn((char *)out.data, "\n"));
+        char want[96];
+        snprintf(want, sizeof(want), ".Cm %s", names[i]);
+        if (!strstr(syn, want))
+            fail_msg("%s: SYNOPSIS lacks \"%s\"", rel, want);
+        const char *u = usage + strlen("usage: memectl ") + strlen(names[i]);
+        /* Placeholders (PROMPT, ID) are arguments; lower-case words between
+         * | are subcommands or fixed values. */
+        for (const char *p = u; *p;) {
+            size_t len = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_");
+            if (len == 0) {
+                p++;
+                continue;
+            }
+            bool upper = p[0] >= 'A' && p[0] <= 'Z';
+            bool choice = (p > u && p[-1] == '|') || p[len] == '|';
+            if (upper)
+                snprintf(want, sizeof(want), "Ar %.*s", (int)len, p);
+            else if (choice)
+                snprintf(want, sizeof(want), "Cm %.*s", (int)len, p);
+            else
+                want[0] = '\0';
+            if (want[0] && !strstr(syn, want))
+                fail_msg("%s: SYNOPSIS lacks \"%s\" from the usage line \"%s\"", rel, want, usage);
+            p += len;
+        }
+        free(usage);
+        free(syn);
+        free(page);
+        free(rel);
+        buf_release(&out);
+    }
+}
+
+static void test_man_pages_lint_clean(void **state)
+{
+    char *argv_v[] = {"sh", "-c", "command -v mandoc >/dev/null", NULL};
+    struct buf o = BUF_INIT, e = BUF_INIT;
+    if (harness_run(argv_v, NULL, &o, &e, 5000) != 0)
+        skip();
+    char *dir = source_path("man");
+    char *cmd = xasprintf("cd '%s' && mandoc -Tlint -Wwarning *.[1-8]", dir);
+    char *argv[] = {"sh", "-c", cmd, NULL};
+    buf_release(&o);
+    buf_release(&e);
+    int rc = harness_run(argv, NULL, &o, &e, 30000);
+    if (rc != 0 || o.len || e.len)
+        fail_msg("mandoc -Tlint -Wwarning: %.*s%.*s", (int)o.len, o.data ? (char *)o.data : "",
+                 (int)e.len, e.data ? (char *)e.data : "");
+    buf_release(&o);
+    buf_release(&e);
+    free(cmd);
+    free(dir);
+}
+
+static void test_protocol_page_lists_every_code(void **state)
+{
+    char *path = source_path("man/memectl-protocol.7");
+    char *page = slurp(path);
+    assert_non_null(page);
+    for (int c = -1; c > -MEME_CODE_COUNT; c--) {
+        char want[64];
+        snprintf(want, sizeof(want), ".Ql %s", meme_code_name(c));
+        if (!strstr(page, want))
+            fail_msg("memectl-protocol(7) does not list the error code %s", meme_code_name(c));
+    }
+    free(page);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_command_has_a_man_page_with_its_options),
         cmocka_unit_test(test_committed_completions_are_generated),
+        cmocka_unit_test(test_synopsis_matches_usage),
+        cmocka_unit_test(test_man_pages_lint_clean),
+        cmocka_unit_test(test_protocol_page_lists_every_code),
     };
     return harness_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }
