@@ -36,6 +36,29 @@ const struct cmd_spec commands[] = {
      "and reports throughput, latency percentiles, the queue/generation/delivery\n"
      "split, the cache hit ratio and errors by code.",
      bench_opts, cmd_bench, 1},
+    {"tui", "the live dashboard: scalers, queue, workers and memes on one screen", "[options]",
+     "Shows the autoscalers, the queue behind them, the workers (from their\n"
+     "heartbeats) and the latest memes, updating live; g makes a meme, b sends a\n"
+     "burst, ? lists the keys. --dump prints one frame as text.",
+     tui_opts, cmd_tui, 1},
+    {"status", "show the autoscalers (HPA, KEDA, VPA) and the queue behind them", "[options]",
+     "Reads every HPA, KEDA ScaledObject and VPA in the stack's namespaces (or -n,\n"
+     "or -A), joins each to the workload it scales, and shows replicas, metrics\n"
+     "against targets, lag against lagThreshold, VPA targets against requests and\n"
+     "the JetStream queue. Works without a cluster (queue only) or without NATS.",
+     status_opts, cmd_status, 1},
+    {"watch", "memectl status, kept current, with sparklines", "[options]",
+     "The status screen, updated in place through Kubernetes watches and a poll of\n"
+     "the queue and pod metrics (every --interval seconds, at least 2), with a\n"
+     "short history of lag, ready pods and throughput. Ctrl-C stops it.",
+     watch_opts, cmd_watch, 1},
+    {"explain", "show the arithmetic behind an autoscaler's replica count",
+     "[options] hpa|scaledobject|vpa NAME",
+     "HPA: ratio of current to target per metric, the 10 % tolerance, the max over\n"
+     "metrics, stabilization, policies and min/max. KEDA: lag / lagThreshold and\n"
+     "activation. VPA: target against requests and whether the updater may act.\n"
+     "Warns when two autoscalers drive the same workload.",
+     explain_opts, cmd_explain, 1},
     {"templates", "list the local engine's meme templates", "[options]", NULL, templates_opts,
      cmd_templates, 1},
     {"completion", "print a shell completion script", "bash|zsh|fish",

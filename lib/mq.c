@@ -92,6 +92,10 @@ int mq_connect(struct mq_conn *c, const struct mq_connect_opts *o, struct meme_e
     }
     if ((rc = apply_auth(opts, o, err)) < 0)
         goto out;
+    if (o->disconnected)
+        natsOptions_SetDisconnectedCB(opts, o->disconnected, o->handler_arg);
+    if (o->reconnected)
+        natsOptions_SetReconnectedCB(opts, o->reconnected, o->handler_arg);
     s = natsConnection_Connect(&c->nc, opts);
     if (s == NATS_NOT_PERMITTED || s == NATS_CONNECTION_AUTH_FAILED) {
         rc = meme_err_set(err, MEME_E_NATS,
@@ -293,6 +297,8 @@ int mq_depth(struct mq_conn *c, const char *stream, const char *consumer, struct
     d->waiting = ci->NumWaiting;
     d->redelivered = ci->NumRedelivered;
     d->lag = ci->NumPending + (uint64_t)(ci->NumAckPending > 0 ? ci->NumAckPending : 0);
+    d->delivered_seq = ci->Delivered.Stream;
+    d->ack_floor_seq = ci->AckFloor.Stream;
     jsConsumerInfo_Destroy(ci);
     return 0;
 }

@@ -36,6 +36,9 @@ struct mq_connect_opts {
     const char *nkey_seed_file;     /* file holding the nkey seed */
     const char *tls_ca;             /* CA bundle to verify the server (turns TLS on) */
     const char *tls_cert, *tls_key; /* client certificate chain and key */
+    /* Called from nats.c's thread when the connection drops and comes back. */
+    natsConnectionHandler disconnected, reconnected;
+    void *handler_arg;
 };
 
 /* Connects and makes a JetStream context. Fills err with MEME_E_UNREACHABLE
@@ -60,6 +63,10 @@ struct mq_depth {
     int64_t waiting;     /* pull requests waiting: workers ready for work */
     int64_t redelivered;
     uint64_t lag; /* pending + ack_pending: what KEDA scales on */
+    /* Stream sequences: requests stored (delivered + pending) and acknowledged,
+     * for rates in and out. */
+    uint64_t delivered_seq;
+    uint64_t ack_floor_seq;
 };
 
 /* Reads the consumer's state. MEME_E_NOT_FOUND when the stream or consumer

@@ -1,0 +1,694 @@
+/*
+ * memectl tui: the live dashboard. Sources update the model (tui_model.c):
+ * NATS subscriptions to worker heartbeats, completion events and this
+ * dashboard's own replies (nats.c's threads), and a poller that reads the
+ * consumer once a second and the cluster every two. The main thread draws
+ * the model (tui_view.c) with ncursesw only when it changed or the terminal
+ * was resized, and paints the selected meme over the preview panel (sixel
+ * where the terminal has it, else half blocks) after each refresh.
+ */
+#include "cli.h"
+#include "image.h"
+#include "proto.h"
+#include "term.h"
+#include "tui_model.h"
+#include "tui_view.h"
+#include "xalloc.h"
+
+#include <curses.h>
+#include <errno.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { TUI_DUMP = 1000, TUI_BURST, TUI_COLUMNS, TUI_LINES };
+
+const struct opt_spec tui_opts[] = {
+    {TUI_BURST, 0, "burst", "N", "requests the b key sends at once (default 20)", NULL},
+    {TUI_DUMP, 0, "dump", NULL, "print one frame of the current state as text and exit", NULL},
+    {TUI_COLUMNS, 0, "columns", "N", "with --dump: width (default $COLUMNS or 100)", NULL},
+    {TUI_LINES, 0, "lines", "N", "with --dump: height (default $LINES or 30)", NULL},
+    {0, 0, NULL, NULL, NULL, NULL},
+};
+
+#define PENDING_MAX 4096
+#define IMAGES_MAX  16
+
+struct pending {
+    unsigned long seq;
+    char id[40];
+    double sent;
+};
+
+struct image_slot {
+    char id[72];
+    uint8_t *data;
+    size_t len;
+};
+
+struct app {
+    struct cli *cli;
+    struct tui_model model;
+    struct mq_conn mq;
+    bool connected;
+    natsSubscription *hb, *ev, *replies;
+    natsInbox *inbox;
+    pthread_t poller;
+    volatile sig_atomic_t stop;
+    int burst;
+    unsigned long seq;
+    struct pending pending[PENDING_MAX]; /* ring, under the model lock */
+    struct image_slot images[IMAGES_MAX];
+    size_t next_image;
+};
+
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    got_signal = 1;
+}
+
+/* ---- sources ---- */
+
+static void on_heartbeat(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *arg)
+{
+    struct app *a = arg;
+    tui_model_lock(&a->model);
+    tui_model_heartbeat(&a->model, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg),
+                        tui_now());
+    tui_model_unlock(&a->model);
+    natsMsg_Destroy(msg);
+}
+
+static void on_event(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *arg)
+{
+    struct app *a = arg;
+    tui_model_lock(&a->model);
+    tui_model_event(&a->model, natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), tui_now());
+    tui_model_unlock(&a->model);
+    natsMsg_Destroy(msg);
+}
+
+static const char *hdr(natsMsg *m, const char *name)
+{
+    const char *v = NULL;
+    return natsMsgHeader_Get(m, name, &v) == NATS_OK ? v : NULL;
+}
+
+static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *arg)
+{
+    struct app *a = arg;
+    const char *subj = natsMsg_GetSubject(msg);
+    const char *dot = strrchr(subj, '.');
+    unsigned long seq = dot ? strtoul(dot + 1, NULL, 10) : 0;
+    double now = tui_now();
+    tui_model_lock(&a->model);
+    struct pending *p = &a->pending[seq % PENDING_MAX];
+    if (dot && p->seq == seq && p->id[0]) {
+        const char *st = hdr(msg, PROTO_H_STATUS);
+        bool ok = st && strcmp(st, "ok") == 0;
+        const char *cache = hdr(msg, PROTO_H_CACHE);
+        const char *code = hdr(msg, PROTO_H_ERROR_CODE);
+        tui_model_reply(&a->model, p->id, ok, code ? code : (ok ? "" : "internal"),
+                        (now - p->sent) * 1000.0, hdr(msg, PROTO_H_WORKER),
+                        cache && strcmp(cache, "hit") == 0);
+        if (ok && image_sniff((const uint8_t *)natsMsg_GetData(msg),
+                              (size_t)natsMsg_GetDataLength(msg)) >= 0) {
+            struct image_slot *s = &a->images[a->next_image++ % IMAGES_MAX];
+            free(s->data);
+            size_t idl = strnlen(p->id, sizeof(p->id) - 1);
+            memcpy(s->id, p->id, idl);
+            s->id[idl] = '\0';
+            s->len = (size_t)natsMsg_GetDataLength(msg);
+            s->data = xmalloc(s->len);
+            memcpy(s->data, natsMsg_GetData(msg), s->len);
+        }
+        p->id[0] = '\0';
+    }
+    tui_model_unlock(&a->model);
+    natsMsg_Destroy(msg);
+}
+
+static void on_disconnected(natsConnection *nc, void *arg)
+{
+    struct app *a = arg;
+    tui_model_lock(&a->model);
+    a->model.nats_up = false;
+    tui_model_queue_lost(&a->model, "NATS connection lost: reconnecting");
+    tui_model_unlock(&a->model);
+}
+
+static void on_reconnected(natsConnection *nc, void *arg)
+{
+    struct app *a = arg;
+    tui_model_lock(&a->model);
+    a->model.nats_up = true;
+    a->model.version++;
+    tui_model_unlock(&a->model);
+}
+
+/* Connects and subscribes; false (with the model saying why) when NATS is not there. */
+static bool try_connect(struct app *a)
+{
+    struct meme_err err = {0};
+    struct mq_connect_opts co;
+    cli_connect_opts(a->cli, &co, "memectl tui");
+    co.reconnect = true;
+    co.timeout_ms = 1000;
+    co.disconnected = on_disconnected;
+    co.reconnected = on_reconnected;
+    co.handler_arg = a;
+    if (mq_connect(&a->mq, &co, &err) < 0) {
+        mq_close(&a->mq);
+        tui_model_lock(&a->model);
+        tui_model_queue_lost(&a->model, err.msg);
+        a->model.nats_up = false;
+        tui_model_unlock(&a->model);
+        return false;
+    }
+    natsInbox_Create(&a->inbox);
+    char *wild = xasprintf("%s.*", a->inbox);
+    natsConnection_Subscribe(&a->hb, a->mq.nc, PROTO_SUBJECT_HEARTBEAT, on_heartbeat, a);
+    natsConnection_Subscribe(&a->ev, a->mq.nc, PROTO_SUBJECT_EVENTS, on_event, a);
+    natsConnection_Subscribe(&a->replies, a->mq.nc, wild, on_reply, a);
+    free(wild);
+    a->connected = true;
+    tui_model_lock(&a->model);
+    a->model.nats_up = true;
+    a->model.nats_note[0] = '\0';
+    a->model.version++;
+    tui_model_unlock(&a->model);
+    return true;
+}
+
+static void poll_queue(struct app *a)
+{
+    struct mq_depth d;
+    struct meme_err err = {0};
+    double now = tui_now();
+    int rc = a->connected ? mq_depth(&a->mq, PROTO_STREAM, PROTO_CONSUMER, &d, &err) : -1;
+    tui_model_lock(&a->model);
+    if (rc == 0)
+        tui_model_queue(&a->model, d.lag, d.pending, d.ack_pending, d.waiting, d.redelivered,
+                        d.delivered_seq + d.pending, d.ack_floor_seq, now);
+    else if (a->connected)
+        tui_model_queue_lost(&a->model, rc == MEME_E_NOT_FOUND
+                                            ? "no stream MEMES yet: start a worker (memectl up)"
+                                            : err.msg);
+    tui_model_unlock(&a->model);
+}
+
+static void *poller_main(void *arg)
+{
+    struct app *a = arg;
+    double next_connect = 0;
+    while (!a->stop) {
+        double now = tui_now();
+        if (!a->connected && now >= next_connect) {
+            if (!try_connect(a))
+                next_connect = now + 2.0;
+        }
+        poll_queue(a);
+        tui_model_lock(&a->model);
+        tui_model_sample(&a->model, now);
+        tui_model_expire(&a->model, now);
+        tui_model_unlock(&a->model);
+        /* One second between polls, waking early to stop. */
+        for (int i = 0; i < 10 && !a->stop; i++)
+            usleep(100000);
+    }
+    return NULL;
+}
+
+/* ---- actions ---- */
+
+static void send_request(struct app *a, const char *prompt)
+{
+    if (!a->connected) {
+        tui_model_lock(&a->model);
+        tui_model_set_status(&a->model, "not connected to NATS: the request was not sent");
+        tui_model_unlock(&a->model);
+        return;
+    }
+    struct proto_request req;
+    proto_request_init(&req);
+    proto_new_id(req.id);
+    req.prompt = xstrdup(prompt);
+    req.size = PROTO_SIZE_DEFAULT;
+    req.format = IMAGE_PNG;
+    tui_model_lock(&a->model);
+    unsigned long seq = ++a->seq;
+    struct pending *p = &a->pending[seq % PENDING_MAX];
+    p->seq = seq;
+    snprintf(p->id, sizeof(p->id), "%s", req.id);
+    p->sent = tui_now();
+    tui_model_sent(&a->model, req.id, prompt, p->sent);
+    tui_model_unlock(&a->model);
+    req.reply = xasprintf("%s.%lu", a->inbox, seq);
+    char *json = proto_request_json(&req);
+    natsMsg *m = NULL;
+    natsMsg_Create(&m, PROTO_SUBJECT_REQUEST, NULL, json, (int)strlen(json));
+    natsMsgHeader_Set(m, PROTO_H_MSG_ID, req.id);
+    jsPubAck *ack = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_PublishMsg(&ack, a->mq.js, m, NULL, &jerr);
+    jsPubAck_Destroy(ack);
+    natsMsg_Destroy(m);
+    free(json);
+    if (s != NATS_OK) {
+        tui_model_lock(&a->model);
+        tui_model_reply(&a->model, req.id, false,
+                        s == NATS_NO_RESPONDERS ? "no_stream" : "nats_error", 0, "", false);
+        tui_model_set_status(&a->model, "could not queue the request: %s",
+                             s == NATS_NO_RESPONDERS ? "no stream MEMES (start a worker)"
+                                                     : natsStatus_GetText(s));
+        tui_model_unlock(&a->model);
+    }
+    proto_request_release(&req);
+}
+
+static void burst(struct app *a)
+{
+    char tag[9];
+    char id[37];
+    proto_new_id(id);
+    snprintf(tag, sizeof(tag), "%.8s", id);
+    for (int i = 0; i < a->burst && !a->stop; i++) {
+        char prompt[160];
+        snprintf(prompt, sizeof(prompt),
+                 "burst %s %d/%d: when the queue grows | keda adds a worker", tag, i + 1, a->burst);
+        send_request(a, prompt);
+    }
+    tui_model_lock(&a->model);
+    tui_model_set_status(&a->model, "sent a burst of %d requests", a->burst);
+    tui_model_unlock(&a->model);
+}
+
+/* ---- drawing ---- */
+
+static short pair_for(uint8_t color)
+{
+    return (short)color; /* pairs 1..6 are set up to match the TUI_ colours */
+}
+
+static void blit(const struct canvas *c, bool color)
+{
+    for (int y = 0; y < c->h; y++)
+        for (int x = 0; x < c->w; x++) {
+            const struct cell *cl = &c->cells[y * c->w + x];
+            if (!cl->ch[0])
+                continue; /* the right half of a wide character */
+            attr_t at = A_NORMAL;
+            if (cl->attr & TUI_BOLD)
+                at |= A_BOLD;
+            if (cl->attr & TUI_DIM)
+                at |= A_DIM;
+            if (cl->attr & TUI_REVERSE)
+                at |= A_REVERSE;
+            if (color && cl->color)
+                at |= COLOR_PAIR(pair_for(cl->color));
+            attrset(at);
+            mvaddstr(y, x, cl->ch);
+        }
+    attrset(A_NORMAL);
+}
+
+struct painter {
+    enum term_display mode;
+    bool truecolor;
+    char id[72];      /* what is encoded */
+    struct rect rect; /* where */
+    struct buf bytes; /* ready to write */
+};
+
+/* Writes the preview image over its panel; encodes only when it changed. */
+static void paint(struct painter *p, const struct image_slot *img, struct rect r)
+{
+    if (!img || r.w < 4 || r.h < 2 || p->mode == TERM_DISPLAY_NONE)
+        return;
+    if (strcmp(p->id, img->id) != 0 || memcmp(&p->rect, &r, sizeof(r)) != 0) {
+        buf_release(&p->bytes);
+        snprintf(p->id, sizeof(p->id), "%s", img->id);
+        p->rect = r;
+        struct meme_err err = {0};
+        struct meme_image *im = image_decode(img->data, img->len, &err);
+        if (!im)
+            return;
+        struct term_geometry g;
+        term_geometry(STDOUT_FILENO, &g);
+        if (p->mode == TERM_DISPLAY_SIXEL) {
+            buf_printf(&p->bytes, "\0337\033[%d;%dH", r.y + 1, r.x + 1);
+            term_encode_sixel(im, r.w * g.cell_w, (r.h - 1) * g.cell_h, &p->bytes, &err);
+            buf_puts(&p->bytes, "\0338");
+        } else {
+            struct buf blocks = BUF_INIT;
+            term_encode_blocks(im, r.w, r.h, p->truecolor, &blocks);
+            buf_puts(&p->bytes, "\0337");
+            size_t start = 0;
+            int row = 0;
+            for (size_t i = 0; i < blocks.len; i++)
+                if (blocks.data[i] == '\n') {
+                    buf_printf(&p->bytes, "\033[%d;%dH", r.y + 1 + row++, r.x + 1);
+                    buf_append(&p->bytes, blocks.data + start, i - start);
+                    start = i + 1;
+                }
+            buf_puts(&p->bytes, "\0338");
+            buf_release(&blocks);
+        }
+        image_free(im);
+    }
+    fflush(stdout);
+    size_t off = 0;
+    while (off < p->bytes.len) {
+        ssize_t n = write(STDOUT_FILENO, p->bytes.data + off, p->bytes.len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+    }
+}
+
+/* The image to preview: the selected meme if we have its image, else our latest. */
+static const struct image_slot *preview_image(struct app *a, const struct tui_view_state *v,
+                                              const char **title_out)
+{
+    const struct tui_model *m = &a->model;
+    const char *want = NULL;
+    if (v->focus == FOCUS_MEMES && v->sel[FOCUS_MEMES] < (int)m->nmemes)
+        want = m->memes[v->sel[FOCUS_MEMES]].id;
+    const struct image_slot *best = NULL;
+    for (size_t k = 0; k < IMAGES_MAX; k++) {
+        /* Newest first. */
+        const struct image_slot *s = &a->images[(a->next_image + IMAGES_MAX - 1 - k) % IMAGES_MAX];
+        if (!s->data)
+            continue;
+        if (want && strcmp(s->id, want) == 0)
+            return *title_out = s->id, s;
+        if (!best && !want)
+            best = s;
+    }
+    if (best)
+        *title_out = best->id;
+    return best;
+}
+
+static char *explain_text(const struct tui_model *m, int i)
+{
+    if (i < 0 || i >= (int)m->nscalers)
+        return NULL;
+    const struct tui_scaler *s = &m->scalers[i];
+    return xasprintf("%s %s (%s tier)\nreplicas %d now, %d desired, between %d and %d\n%s", s->kind,
+                     s->name, s->tier, s->current, s->desired, s->min, s->max, s->detail);
+}
+
+static int dump(struct app *a, int cols, int lines)
+{
+    if (try_connect(a)) {
+        /* Gather a moment of heartbeats and two queue readings (for rates). */
+        poll_queue(a);
+        /* Workers beat every 5 s: when some are pulling, wait for them to be heard. */
+        tui_model_lock(&a->model);
+        int wait = a->model.queue_known && a->model.waiting > 0 ? 60 : 12;
+        tui_model_unlock(&a->model);
+        for (int i = 0; i < wait && !got_signal; i++) {
+            usleep(100000);
+            tui_model_lock(&a->model);
+            bool have = a->model.nworkers > 0;
+            tui_model_unlock(&a->model);
+            if (have && i >= 10)
+                break;
+        }
+        poll_queue(a);
+    }
+    tui_model_lock(&a->model);
+    tui_model_sample(&a->model, tui_now());
+    struct tui_view_state v = {.now = tui_now(), .focus = FOCUS_MEMES};
+    v.preview_note = "images are drawn in the live view";
+    struct canvas c;
+    canvas_init(&c, cols, lines);
+    tui_draw(&a->model, &v, &c);
+    tui_model_unlock(&a->model);
+    char *text = canvas_to_text(&c);
+    fputs(text, stdout);
+    free(text);
+    canvas_free(&c);
+    return EXIT_OK;
+}
+
+static void app_close(struct app *a)
+{
+    natsSubscription_Destroy(a->hb);
+    natsSubscription_Destroy(a->ev);
+    natsSubscription_Destroy(a->replies);
+    natsInbox_Destroy(a->inbox);
+    mq_close(&a->mq);
+    /* nats.c calls the handlers on its own threads, the disconnected one even
+     * after the close: wait for them all before the model goes away. */
+    nats_CloseAndWait(2000);
+    for (size_t i = 0; i < IMAGES_MAX; i++)
+        free(a->images[i].data);
+    tui_model_destroy(&a->model);
+}
+
+/* Appends the UTF-8 bytes of a typed key to the prompt. */
+static void prompt_key(struct tui_view_state *v, int ch)
+{
+    size_t len = strlen(v->prompt);
+    if (ch == KEY_BACKSPACE || ch == 127 || ch == 8) {
+        while (len > 0 && ((unsigned char)v->prompt[len - 1] & 0xC0) == 0x80)
+            v->prompt[--len] = '\0';
+        if (len > 0)
+            v->prompt[--len] = '\0';
+        return;
+    }
+    if (ch >= 0x20 && ch < 0x100 && ch != 0x7f && len + 1 < sizeof(v->prompt) &&
+        len + 1 < PROTO_PROMPT_MAX) {
+        v->prompt[len] = (char)ch;
+        v->prompt[len + 1] = '\0';
+    }
+}
+
+int cmd_tui(struct cli *cli, int argc, char **argv)
+{
+    struct opt_iter it;
+    int r, rc = EXIT_OK;
+    bool dump_mode = false;
+    long burst_n = 20, cols = 0, lines = 0;
+    opt_init(&it, cli->cmd, argc, argv);
+    while ((r = opt_next(&it)) > 0) {
+        char *end;
+        long v = it.value ? strtol(it.value, &end, 10) : 0;
+        bool bad = it.value && (*end || v < 1);
+        switch (it.key) {
+        case 'h':
+            opt_release(&it);
+            return EXIT_OK;
+        case TUI_DUMP:
+            dump_mode = true;
+            break;
+        case TUI_BURST:
+            if (bad || v > 1000) {
+                cmd_usage_error(cli->cmd, "--burst must be from 1 to 1000");
+                rc = EXIT_USAGE;
+            }
+            burst_n = v;
+            break;
+        case TUI_COLUMNS:
+        case TUI_LINES:
+            if (bad || v < 20 || v > 1000) {
+                cmd_usage_error(cli->cmd, "--columns and --lines must be from 20 to 1000");
+                rc = EXIT_USAGE;
+            }
+            if (it.key == TUI_COLUMNS)
+                cols = v;
+            else
+                lines = v;
+            break;
+        }
+        if (rc)
+            break;
+    }
+    if (r < 0)
+        rc = EXIT_USAGE;
+    if (!rc && it.npositional) {
+        cmd_usage_error(cli->cmd, "unexpected argument \"%s\"", it.positional[0]);
+        rc = EXIT_USAGE;
+    }
+    opt_release(&it);
+    if (rc)
+        return rc;
+
+    struct app *a = xcalloc(1, sizeof(*a));
+    a->cli = cli;
+    a->burst = (int)burst_n;
+    tui_model_init(&a->model);
+    cli_resolve_server(cli);
+    mq_url_redacted(cli->server, a->model.server, sizeof(a->model.server));
+    snprintf(a->model.cluster_note, sizeof(a->model.cluster_note),
+             "no cluster: the Scalers panel needs a kubeconfig");
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+
+    if (dump_mode) {
+        const char *ec = getenv("COLUMNS"), *el = getenv("LINES");
+        if (!cols)
+            cols = ec && atoi(ec) >= 20 ? atoi(ec) : 100;
+        if (!lines)
+            lines = el && atoi(el) >= 10 ? atoi(el) : 30;
+        rc = dump(a, (int)cols, (int)lines);
+        app_close(a);
+        free(a);
+        return rc;
+    }
+    if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+        cli_error("the dashboard needs a terminal; use `memectl tui --dump` for one frame as "
+                  "text, or `memectl status`");
+        app_close(a);
+        free(a);
+        return EXIT_USAGE;
+    }
+
+    setlocale(LC_ALL, "");
+    struct painter painter = {.mode = term_detect(STDOUT_FILENO, TERM_DISPLAY_AUTO, 300),
+                              .truecolor = term_has_truecolor()};
+    const char *nc = getenv("NO_COLOR");
+    bool color = !(nc && *nc);
+
+    initscr();
+    cbreak();
+    noecho();
+    keypad(stdscr, TRUE);
+    set_escdelay(25);
+    timeout(100);
+    curs_set(0);
+    if (color && has_colors()) {
+        start_color();
+        use_default_colors();
+        init_pair(TUI_RED, COLOR_RED, -1);
+        init_pair(TUI_GREEN, COLOR_GREEN, -1);
+        init_pair(TUI_YELLOW, COLOR_YELLOW, -1);
+        init_pair(TUI_BLUE, COLOR_BLUE, -1);
+        init_pair(TUI_MAGENTA, COLOR_MAGENTA, -1);
+        init_pair(TUI_CYAN, COLOR_CYAN, -1);
+    } else {
+        color = false;
+    }
+
+    try_connect(a);
+    pthread_create(&a->poller, NULL, poller_main, a);
+
+    struct tui_view_state v = {.focus = FOCUS_MEMES};
+    struct canvas c;
+    canvas_init(&c, COLS, LINES);
+    unsigned long drawn = (unsigned long)-1;
+    bool dirty = true;
+    char *overlay = NULL;
+    while (!got_signal) {
+        int ch = getch();
+        if (ch != ERR) {
+            dirty = true;
+            if (ch == KEY_RESIZE) {
+                canvas_free(&c);
+                canvas_init(&c, COLS, LINES);
+                clearok(stdscr, TRUE);
+                painter.id[0] = '\0';
+            } else if (v.prompt_open) {
+                if (ch == 27) {
+                    v.prompt_open = false;
+                } else if (ch == '\n' || ch == '\r' || ch == KEY_ENTER) {
+                    v.prompt_open = false;
+                    if (v.prompt[0])
+                        send_request(a, v.prompt);
+                    v.focus = FOCUS_MEMES;
+                    v.sel[FOCUS_MEMES] = 0;
+                } else {
+                    prompt_key(&v, ch);
+                }
+            } else if (v.help || overlay) {
+                if (ch == 27 || ch == 'q' || ch == '?' || ch == '\n' || ch == 'e') {
+                    v.help = false;
+                    free(overlay);
+                    overlay = NULL;
+                    v.overlay = NULL;
+                }
+            } else if (ch == 'q') {
+                break;
+            } else if (ch == '?') {
+                v.help = true;
+            } else if (ch == 'g') {
+                v.prompt_open = true;
+                v.prompt[0] = '\0';
+                tui_model_lock(&a->model);
+                a->model.status[0] = '\0';
+                tui_model_unlock(&a->model);
+            } else if (ch == 'b') {
+                burst(a);
+            } else if (ch == '\t') {
+                v.focus = (enum tui_focus)((v.focus + 1) % FOCUS_COUNT);
+            } else if (ch == KEY_BTAB) {
+                v.focus = (enum tui_focus)((v.focus + FOCUS_COUNT - 1) % FOCUS_COUNT);
+            } else if (ch == KEY_UP) {
+                if (v.sel[v.focus] > 0)
+                    v.sel[v.focus]--;
+            } else if (ch == KEY_DOWN) {
+                v.sel[v.focus]++;
+            } else if ((ch == 'e' || ch == '\n') && v.focus == FOCUS_SCALERS) {
+                tui_model_lock(&a->model);
+                overlay = explain_text(&a->model, v.sel[FOCUS_SCALERS]);
+                tui_model_unlock(&a->model);
+                v.overlay = overlay;
+            }
+        }
+        tui_model_lock(&a->model);
+        size_t limits[FOCUS_COUNT] = {a->model.nscalers, a->model.nworkers, a->model.nmemes};
+        for (int f = 0; f < FOCUS_COUNT; f++)
+            if (v.sel[f] >= (int)limits[f])
+                v.sel[f] = limits[f] ? (int)limits[f] - 1 : 0;
+        if (!dirty && a->model.version == drawn) {
+            tui_model_unlock(&a->model);
+            continue;
+        }
+        v.now = tui_now();
+        const char *title = NULL;
+        const struct image_slot *img = preview_image(a, &v, &title);
+        char title_buf[96];
+        snprintf(title_buf, sizeof(title_buf), "Meme %.8s", title ? title : "");
+        v.preview_title = img ? title_buf : "Preview";
+        v.preview_note = img ? NULL : "press g to make a meme; it shows here";
+        tui_draw(&a->model, &v, &c);
+        drawn = a->model.version;
+        /* Copy what paint needs: the slot may be replaced by a reply. */
+        struct image_slot shown = {0};
+        if (img) {
+            shown = *img;
+            shown.data = xmalloc(img->len);
+            memcpy(shown.data, img->data, img->len);
+        }
+        tui_model_unlock(&a->model);
+        dirty = false;
+        erase();
+        blit(&c, color);
+        refresh();
+        /* The image is written past curses, which may rewrite any line it
+         * updates, blank cells included: write it again after every refresh
+         * (encoded once per image and size; redraws happen about once a second
+         * when idle). */
+        if (img && !v.help && !v.overlay)
+            paint(&painter, &shown, v.preview);
+        free(shown.data);
+    }
+    a->stop = 1;
+    pthread_join(a->poller, NULL);
+    endwin();
+    free(overlay);
+    buf_release(&painter.bytes);
+    canvas_free(&c);
+    app_close(a);
+    free(a);
+    return EXIT_OK;
+}
