@@ -33,7 +33,23 @@ BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -I lib $(WARN) \
 LIBS := -Wl,--as-needed $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lpthread -lm -ldl
 
 MODE ?= release
-ifeq ($(MODE),test)
+ifeq ($(MODE),fuzz)
+# libFuzzer targets (clang): the library built for fuzzing, see `make fuzz`.
+CC := clang
+OUT ?= build/fuzz
+MODE_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,fuzzer-no-link \
+               -Wno-unknown-warning-option \
+               -fno-sanitize-recover=undefined
+MODE_LDFLAGS := -fsanitize=address,undefined
+else ifeq ($(MODE),tsan)
+OUT ?= build/tsan
+MODE_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+MODE_LDFLAGS := -fsanitize=thread
+else ifeq ($(MODE),valgrind)
+OUT ?= build/valgrind
+MODE_CFLAGS := -O1 -g -fno-omit-frame-pointer
+MODE_LDFLAGS :=
+else ifeq ($(MODE),test)
 OUT ?= build/test
 MODE_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                -fno-sanitize-recover=undefined
@@ -72,7 +88,7 @@ WORKER  := $(OUT)/meme-worker
 GATEWAY := $(if $(GATEWAY_SRC),$(OUT)/meme-gateway)
 
 .PHONY: all build test unit integration run install uninstall clean format check-format deps \
-        check-deps bench deps-bench images
+        check-deps bench deps-bench fuzz fuzz-smoke fuzz-build deps-fuzz valgrind tsan images
 
 all: build
 
@@ -135,6 +151,42 @@ $(OUT)/memebench: bench/bench.c $(HARNESS_OBJ) $(LIBMEME)
 deps-bench:
 	scripts/install-deps --bench
 
+# Fuzzing: every tests/fuzz/fuzz_*.c for FUZZ_SECONDS each, starting from its
+# seed corpus in tests/fuzz/corpus/NAME; new inputs and crashes go under
+# build/fuzz/. fuzz-smoke is the short run CI does.
+FUZZ_SECONDS ?= 60
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/bin/%)
+
+fuzz: deps-fuzz
+	$(MAKE) MODE=fuzz fuzz-build
+	scripts/run-fuzz $(FUZZ_SECONDS) $(FUZZ_SRC:tests/fuzz/%.c=%)
+
+fuzz-smoke: deps-fuzz
+	$(MAKE) MODE=fuzz fuzz-build
+	scripts/run-fuzz 10 $(FUZZ_SRC:tests/fuzz/%.c=%)
+
+fuzz-build: $(FUZZ_BIN)
+
+deps-fuzz:
+	scripts/install-deps --fuzz
+
+build/fuzz/bin/%: tests/fuzz/%.c $(LIBMEME)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer $(ALL_LDFLAGS) -o $@ $< $(LIBMEME) $(LIBS)
+
+# The end-to-end tests with every memectl and meme-worker they start under
+# valgrind (a build without sanitizers; leaks and invalid accesses fail).
+valgrind:
+	@command -v valgrind >/dev/null || { echo "make valgrind needs valgrind: apt-get install valgrind"; exit 1; }
+	$(MAKE) MODE=valgrind OUT=build/valgrind test-build
+	MEME_VALGRIND=1 scripts/run-tests --integration build/valgrind test_gen test_legacy
+
+# The worker's threads under ThreadSanitizer.
+tsan:
+	$(MAKE) MODE=tsan OUT=build/tsan test-build
+	scripts/run-tests --integration build/tsan test_gen test_bench
+
 run: deps
 	$(MAKE) build
 	scripts/run-demo build
@@ -175,7 +227,6 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/memectl $(DESTDIR)$(BINDIR)/meme-worker $(DESTDIR)$(BINDIR)/meme-gateway
 	rm -f $(DESTDIR)$(MANDIR)/man1/memectl*.1 $(DESTDIR)$(MANDIR)/man5/memectl.conf.5 \
 	    $(DESTDIR)$(MANDIR)/man7/memectl-protocol.7 $(DESTDIR)$(MANDIR)/man8/meme-worker.8 \
-	    $(DESTDIR)$(MANDIR)/man8/meme-gateway.8 \
 	    $(DESTDIR)$(MANDIR)/man8/meme-gateway.8
 	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/memectl \
 	    $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_memectl \

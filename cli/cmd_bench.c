@@ -427,7 +427,7 @@ static void report_json(const struct bench *b, const struct bench_args *a, doubl
     json_object_set_new(cfg, "size", json_integer(a->size));
     json_object_set_new(cfg, "format", json_string(a->format == IMAGE_PNG ? "png" : "jpeg"));
     json_object_set_new(o, "config", cfg);
-    json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+    json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6) | JSON_ENSURE_ASCII);
     fputc('\n', stdout);
     json_decref(o);
 }

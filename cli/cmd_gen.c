@@ -29,6 +29,7 @@ enum {
     GEN_DISPLAY,
     GEN_TIMEOUT,
     GEN_JSON,
+    GEN_NO_WAIT,
     GEN_ENGINE,
 };
 
@@ -47,6 +48,8 @@ const struct opt_spec gen_opts[] = {
      "auto sixel blocks none"},
     {GEN_TIMEOUT, 0, "timeout", "SECONDS", "how long to wait for the meme (default 120)", NULL},
     {GEN_JSON, 0, "json", NULL, "print what was made as JSON on stdout", NULL},
+    {GEN_NO_WAIT, 0, "no-wait", NULL,
+     "queue the request, print its id and return (fetch it with `memectl get ID`)", NULL},
     {0, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -62,6 +65,7 @@ struct gen_args {
     enum term_display display;
     double timeout_s;
     bool json;
+    bool no_wait;
     char *prompt; /* owned */
 };
 
@@ -200,6 +204,9 @@ static int parse_gen_args(struct cli *cli, int argc, char **argv, struct gen_arg
         }
         case GEN_JSON:
             a->json = true;
+            break;
+        case GEN_NO_WAIT:
+            a->no_wait = true;
             break;
         }
     }
@@ -413,7 +420,7 @@ static void print_json(const struct gen_args *a, const struct proto_request *req
     json_object_set_new(o, "queue_ms", json_real(r->queue_ms ? atof(r->queue_ms) : 0));
     json_object_set_new(o, "gen_ms", json_real(r->gen_ms ? atof(r->gen_ms) : 0));
     json_object_set_new(o, "total_ms", json_real(total * 1000.0));
-    json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6) | JSON_ENSURE_ASCII);
     fputc('\n', stdout);
     json_decref(o);
     (void)a;
@@ -503,6 +510,16 @@ int cmd_gen(struct cli *cli, int argc, char **argv)
     if (s != NATS_OK) {
         cli_error("cannot queue the request on %s: %s", red, nats_GetLastError(NULL));
         rc = EXIT_FAIL;
+        goto out;
+    }
+    if (a.no_wait) {
+        /* Stored in the stream: a worker makes it and keeps the result by id. */
+        if (a.json)
+            printf("{\"id\":\"%s\",\"queued\":true}\n", req.id);
+        else
+            printf("%s\n", req.id);
+        cli_info(cli, "queued; fetch it with `memectl get %s`", req.id);
+        rc = EXIT_OK;
         goto out;
     }
 

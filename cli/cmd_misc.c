@@ -94,7 +94,7 @@ int cmd_templates(struct cli *cli, int argc, char **argv)
             json_object_set_new(o, "kind", json_string(info[i].builtin ? "generated" : "file"));
             json_array_append_new(arr, o);
         }
-        json_dumpf(arr, stdout, JSON_INDENT(2));
+        json_dumpf(arr, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
         fputc('\n', stdout);
         json_decref(arr);
     } else {
@@ -142,7 +142,7 @@ int cmd_version(struct cli *cli, int argc, char **argv)
         for (size_t i = 0; i < n; i++)
             json_object_set_new(l, libs[i][0], json_string(libs[i][1]));
         json_object_set_new(o, "libraries", l);
-        json_dumpf(o, stdout, JSON_INDENT(2));
+        json_dumpf(o, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
         fputc('\n', stdout);
         json_decref(o);
         return EXIT_OK;

@@ -288,7 +288,7 @@ int cmd_config(struct cli *cli, int argc, char **argv)
                 json_decref(e);
             }
             json_object_set_new(o, "settings", vals);
-            json_dumpf(o, stdout, JSON_INDENT(2));
+            json_dumpf(o, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
             fputc('\n', stdout);
             json_decref(o);
         } else {
