@@ -17,8 +17,8 @@ PKG_CONFIG ?= pkg-config
 # One list for compiling; each program links only what it uses (--as-needed),
 # so memectl does not pay the start-up cost of libraries only the servers use.
 PKGS      := libnats jansson libsixel freetype2 libpng libjpeg libdeflate libcrypto hiredis \
-             libcurl yaml-0.1 libmicrohttpd ncursesw
-TEST_PKGS := cmocka gnutls
+             libcurl yaml-0.1 libmicrohttpd ncursesw gnutls
+TEST_PKGS := cmocka
 
 WARN := -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes \
         -Wformat=2 -Wno-format-truncation -Wno-unused-parameter -Wvla \
@@ -180,12 +180,23 @@ build/fuzz/bin/%: tests/fuzz/%.c $(LIBMEME)
 valgrind:
 	@command -v valgrind >/dev/null || { echo "make valgrind needs valgrind: apt-get install valgrind"; exit 1; }
 	$(MAKE) MODE=valgrind OUT=build/valgrind test-build
-	MEME_VALGRIND=1 scripts/run-tests --integration build/valgrind test_gen test_legacy
+	rm -rf build/valgrind/reports && mkdir -p build/valgrind/reports
+	MEME_VALGRIND=1 MEME_VALGRIND_LOGS=$(CURDIR)/build/valgrind/reports \
+	    scripts/run-tests --integration build/valgrind test_gen test_legacy
+	@if find build/valgrind/reports -type f -size +0 | grep -q .; then \
+	    find build/valgrind/reports -type f -size +0 -exec cat {} +; \
+	    echo "valgrind found errors (above)"; exit 1; \
+	else echo "valgrind: no errors in $$(ls build/valgrind/reports | wc -l) processes"; fi
 
 # The worker's threads under ThreadSanitizer.
 tsan:
 	$(MAKE) MODE=tsan OUT=build/tsan test-build
-	scripts/run-tests --integration build/tsan test_gen test_bench
+	rm -rf build/tsan/reports && mkdir -p build/tsan/reports
+	TSAN_OPTIONS="log_path=$(CURDIR)/build/tsan/reports/race" \
+	    scripts/run-tests --integration build/tsan test_gen test_bench
+	@if ls build/tsan/reports/race.* >/dev/null 2>&1; then \
+	    cat build/tsan/reports/race.*; echo "ThreadSanitizer found races (above)"; exit 1; \
+	else echo "ThreadSanitizer: no reports"; fi
 
 run: deps
 	$(MAKE) build

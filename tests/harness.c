@@ -198,6 +198,13 @@ static void exec_program(char *const argv[])
                         "--show-leak-kinds=definite",
                         "--errors-for-leak-kinds=definite"};
         int n = 6;
+        /* Reports of processes whose exit status nobody checks (workers) go to files. */
+        const char *logs = getenv("MEME_VALGRIND_LOGS");
+        char logopt[512];
+        if (logs && *logs) {
+            snprintf(logopt, sizeof(logopt), "--log-file=%s/vg.%%p", logs);
+            vg[n++] = logopt;
+        }
         for (int i = 0; argv[i] && n < 63; i++)
             vg[n++] = argv[i];
         vg[n] = NULL;
