@@ -60,6 +60,15 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* The distribution's tool when installed (wrappers earlier on PATH would add
+ * their own start-up to its figures), else whatever PATH finds. */
+static const char *tool(const char *name)
+{
+    static char path[128];
+    snprintf(path, sizeof(path), "/usr/bin/%s", name);
+    return access(path, X_OK) == 0 ? path : name;
+}
+
 static bool have(const char *prog)
 {
     char *p = paths_find_program(prog);
@@ -203,6 +212,7 @@ static void bench_render(void)
         return;
     }
     bool im = have("convert");
+    char *convert = xstrdup(tool("convert"));
     row("## The local engine vs ImageMagick\n");
     row("Same meme (advice-wheel background, two captions, white with a black outline) "
         "at each size and format. memectl: `renderer_render()` in process, background and "
@@ -247,7 +257,7 @@ static void bench_render(void)
                 snprintf(sw, sizeof(sw), "%d", size / 170 > 1 ? size / 170 : 1);
                 snprintf(off, sizeof(off), "+0+%d", size * 3 / 100);
                 char *font = xstrdup(renderer_font_path(r));
-                char *argv[] = {"convert",
+                char *argv[] = {convert,
                                 bg_path,
                                 "-font",
                                 font,
@@ -290,6 +300,7 @@ static void bench_render(void)
         free(bg_path);
     }
     row("%s", "");
+    free(convert);
     renderer_free(r);
 }
 
@@ -682,14 +693,14 @@ static void bench_sixel(void)
     buf_release(&half);
     char *out = xasprintf("%s/sixel.out", scratch);
     if (have("img2sixel")) {
-        char *argv[] = {"img2sixel", png_path, NULL};
+        char *argv[] = {(char *)tool("img2sixel"), png_path, NULL};
         double t = median_process(argv, runs, out);
         row("| img2sixel | %.1f ms | %ld |", t, file_size(out));
     } else {
         row("| img2sixel | not installed | |");
     }
     if (have("chafa")) {
-        char *argv[] = {"chafa", "-f", "sixels", "--size", "64x32", png_path, NULL};
+        char *argv[] = {(char *)tool("chafa"), "-f", "sixels", "--size", "64x32", png_path, NULL};
         double t = median_process(argv, runs, out);
         row("| chafa (sixels, 64x32 cells) | %.1f ms | %ld |", t, file_size(out));
     } else {
@@ -700,6 +711,103 @@ static void bench_sixel(void)
     free(png_path);
     image_free(img);
     renderer_free(r);
+}
+
+/* CPU seconds (user + system) and resident KiB of a process. */
+static bool proc_usage(pid_t pid, double *cpu_s, long *rss_kb)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return false;
+    unsigned long ut = 0, st = 0;
+    long rss_pages = 0;
+    /* Fields after the command: state(3) ... utime(14) stime(15) ... rss(24). */
+    if (sscanf(p + 2,
+               "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %*d "
+               "%*d %*u %*u %ld",
+               &ut, &st, &rss_pages) != 3)
+        return false;
+    long hz = sysconf(_SC_CLK_TCK);
+    *cpu_s = (double)(ut + st) / (double)hz;
+    *rss_kb = rss_pages * (sysconf(_SC_PAGESIZE) / 1024);
+    return true;
+}
+
+/* Idle cost of a terminal program run in tmux for `seconds`: CPU share and RSS. */
+static bool idle_cost(const char *cmd, int seconds, double *cpu_pct, long *rss_kb)
+{
+    char *pidfile = xasprintf("%s/idle.pid", scratch);
+    char *sock = xasprintf("memebench-%d", (int)getpid());
+    char *shell = xasprintf("echo $$ > '%s'; exec %s", pidfile, cmd);
+    char *argv[] = {"tmux", "-L", sock, "new-session", "-d", "-x", "120", "-y", "40", shell, NULL};
+    bool ok = false;
+    if (time_process(argv, NULL) >= 0) {
+        pid_t pid = 0;
+        for (int i = 0; i < 50 && pid <= 0; i++) {
+            usleep(100000);
+            FILE *f = fopen(pidfile, "r");
+            if (f) {
+                if (fscanf(f, "%d", &pid) != 1)
+                    pid = 0;
+                fclose(f);
+            }
+        }
+        double c0, c1;
+        long r;
+        sleep(2); /* past start-up */
+        if (pid > 0 && proc_usage(pid, &c0, &r)) {
+            double t0 = now_ms();
+            sleep((unsigned)seconds);
+            if (proc_usage(pid, &c1, rss_kb)) {
+                *cpu_pct = (c1 - c0) / ((now_ms() - t0) / 1000.0) * 100.0;
+                ok = true;
+            }
+        }
+    }
+    char *kill_argv[] = {"tmux", "-L", sock, "kill-server", NULL};
+    time_process(kill_argv, NULL);
+    free(shell);
+    free(sock);
+    free(pidfile);
+    return ok;
+}
+
+static void bench_tui_idle(const struct harness_server *nats)
+{
+    if (!have("tmux"))
+        return;
+    pid_t w = start_worker(nats->url, NULL, "idle");
+    char *bin = harness_bin("memectl");
+    char *cmd = xasprintf("env LANG=C.UTF-8 TERM=xterm-256color KUBECONFIG=/nonexistent '%s' "
+                          "-s '%s' tui",
+                          bin, nats->url);
+    row("## Dashboard idle cost\n");
+    row("`memectl tui` in a 120x40 tmux window with one worker heartbeating and nothing "
+        "else happening, measured over 10 s after start-up (CPU share of one core, resident "
+        "memory).\n");
+    row("| program | CPU | RSS |");
+    row("| --- | --- | --- |");
+    double cpu;
+    long rss;
+    if (idle_cost(cmd, 10, &cpu, &rss))
+        row("| `memectl tui` | %.2f %% | %.1f MiB |", cpu, rss / 1024.0);
+    else
+        row("| `memectl tui` | failed | |");
+    if (have("kubectl") && have("watch"))
+        row("| `watch -n2 kubectl get hpa` | needs a cluster or the fixture API server | |");
+    row("%s", "");
+    free(cmd);
+    free(bin);
+    harness_kill(w, 5000);
 }
 
 static void header(void)
@@ -766,6 +874,7 @@ int main(int argc, char **argv)
     bench_round_trip(&nats, have_redis ? &redis : NULL);
     bench_throughput(&nats, quick);
     bench_sixel();
+    bench_tui_idle(&nats);
     harness_stop(&nats);
     if (have_redis)
         harness_stop(&redis);
