@@ -193,7 +193,7 @@ tsan:
 	$(MAKE) MODE=tsan OUT=build/tsan test-build
 	rm -rf build/tsan/reports && mkdir -p build/tsan/reports
 	TSAN_OPTIONS="log_path=$(CURDIR)/build/tsan/reports/race" \
-	    scripts/run-tests --integration build/tsan test_gen test_bench
+	    scripts/run-tests --integration build/tsan test_gen test_bench test_gateway
 	@if ls build/tsan/reports/race.* >/dev/null 2>&1; then \
 	    cat build/tsan/reports/race.*; echo "ThreadSanitizer found races (above)"; exit 1; \
 	else echo "ThreadSanitizer: no reports"; fi

@@ -9,6 +9,9 @@
  */
 #include "cli.h"
 #include "image.h"
+#include "kube.h"
+#include "kube_status.h"
+#include "kubeconfig.h"
 #include "proto.h"
 #include "term.h"
 #include "tui_model.h"
@@ -17,6 +20,8 @@
 
 #include <curses.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <locale.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -50,6 +55,8 @@ struct image_slot {
 
 struct app {
     struct cli *cli;
+    struct kube_client *kube; /* NULL: no usable kubeconfig */
+    double next_kube;
     struct tui_model model;
     struct mq_conn mq;
     bool connected;
@@ -202,6 +209,139 @@ static void poll_queue(struct app *a)
     tui_model_unlock(&a->model);
 }
 
+/* ---- the cluster ---- */
+
+static void metric_text(const struct kube_hpa *h, char *out, size_t n)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (int i = 0; i < h->nmetrics && o + 1 < n; i++) {
+        const struct kube_hpa_metric *m = &h->metrics[i];
+        char cur[32] = "?", tgt[32] = "?";
+        if (m->target_type == KUBE_TARGET_UTILIZATION) {
+            if (m->has_current_util)
+                snprintf(cur, sizeof(cur), "%d%%", m->current_util);
+            snprintf(tgt, sizeof(tgt), "%d%%", m->target_util);
+        } else {
+            if (m->has_current)
+                kube_quantity_format(&m->current, false, cur, sizeof(cur));
+            kube_quantity_format(&m->target, false, tgt, sizeof(tgt));
+        }
+        o += (size_t)snprintf(out + o, n - o, "%s%s %s/%s", i ? ", " : "", m->name, cur, tgt);
+    }
+}
+
+/* Rows for the Scalers panel from what the API returned. */
+static void scaler_rows(struct app *a, const struct kube_status *st)
+{
+    struct tui_model *m = &a->model;
+    size_t n = 0;
+    int threshold = 0;
+    for (int i = 0; i < st->nhpas && n < TUI_SCALERS; i++) {
+        const struct kube_hpa *h = &st->hpas[i];
+        if (h->keda_owner[0])
+            continue; /* shown with its ScaledObject */
+        struct tui_scaler *r = &m->scalers[n++];
+        memset(r, 0, sizeof(*r));
+        snprintf(r->tier, sizeof(r->tier), "%s", h->target.name);
+        snprintf(r->kind, sizeof(r->kind), "HPA");
+        snprintf(r->name, sizeof(r->name), "%s/%s", h->meta.ns, h->meta.name);
+        r->current = h->current_replicas;
+        r->desired = h->desired_replicas;
+        r->min = h->min_replicas;
+        r->max = h->max_replicas;
+        metric_text(h, r->detail, sizeof(r->detail));
+    }
+    for (int i = 0; i < st->nsos && n < TUI_SCALERS; i++) {
+        const struct kube_scaledobject *so = &st->sos[i];
+        struct tui_scaler *r = &m->scalers[n++];
+        memset(r, 0, sizeof(*r));
+        snprintf(r->tier, sizeof(r->tier), "%s", so->target.name);
+        snprintf(r->kind, sizeof(r->kind), "ScaledObject");
+        snprintf(r->name, sizeof(r->name), "%s/%s", so->meta.ns, so->meta.name);
+        r->min = so->min_replicas;
+        r->max = so->max_replicas;
+        const struct kube_hpa *h = kube_status_hpa(st, so->meta.ns, so->hpa_name);
+        const struct kube_workload *w =
+            kube_status_workload(st, so->meta.ns, so->target.kind, so->target.name);
+        r->current = h ? h->current_replicas : w ? w->replicas : 0;
+        r->desired = h ? h->desired_replicas : w ? w->spec_replicas : 0;
+        int64_t thr = so->ntriggers ? so->triggers[0].lag_threshold : 0;
+        if (!threshold && thr > 0)
+            threshold = (int)thr;
+        snprintf(r->detail, sizeof(r->detail), "lag %llu/%lld%s",
+                 (unsigned long long)(m->queue_known ? m->lag : 0), (long long)thr,
+                 so->paused ? ", paused" : "");
+    }
+    for (int i = 0; i < st->nvpas && n < TUI_SCALERS; i++) {
+        const struct kube_vpa *v = &st->vpas[i];
+        struct tui_scaler *r = &m->scalers[n++];
+        memset(r, 0, sizeof(*r));
+        snprintf(r->tier, sizeof(r->tier), "%s", v->target.name);
+        snprintf(r->kind, sizeof(r->kind), "VPA");
+        snprintf(r->name, sizeof(r->name), "%s/%s", v->meta.ns, v->meta.name);
+        char cpu[32] = "-", mem[32] = "-";
+        if (v->nrecs && v->recs[0].target.has_cpu)
+            kube_quantity_format(&v->recs[0].target.cpu, false, cpu, sizeof(cpu));
+        if (v->nrecs && v->recs[0].target.has_memory)
+            kube_quantity_format(&v->recs[0].target.memory, true, mem, sizeof(mem));
+        snprintf(r->detail, sizeof(r->detail), "%s: target cpu %s mem %s", v->update_mode, cpu,
+                 mem);
+    }
+    m->nscalers = n;
+    m->lag_threshold = threshold;
+    m->cluster = true;
+    m->version++;
+}
+
+static void poll_cluster(struct app *a, double now)
+{
+    if (!a->kube || now < a->next_kube)
+        return;
+    a->next_kube = now + 2.0; /* the API server's floor */
+    struct kube_status st;
+    memset(&st, 0, sizeof(st));
+    struct meme_err err = {0};
+    const char *ns = config_get(CFG_NAMESPACE);
+    const char *one[1] = {ns};
+    int rc = ns && *ns ? kube_status_fetch(a->kube, one, 1, &st, &err)
+                       : kube_status_fetch(a->kube, kube_status_default_namespaces,
+                                           KUBE_STATUS_DEFAULT_NS_COUNT, &st, &err);
+    tui_model_lock(&a->model);
+    if (rc == 0) {
+        scaler_rows(a, &st);
+        const struct kube_config *cfg = kube_client_config(a->kube);
+        snprintf(a->model.cluster_note, sizeof(a->model.cluster_note), "%s",
+                 cfg->context ? cfg->context : "in-cluster");
+    } else {
+        if (a->model.cluster || strncmp(a->model.cluster_note, err.msg, 40) != 0)
+            a->model.version++;
+        a->model.cluster = false;
+        a->model.nscalers = 0;
+        char note[160];
+        snprintf(note, sizeof(note), "cluster unreachable: %s", err.msg);
+        snprintf(a->model.cluster_note, sizeof(a->model.cluster_note), "%s", note);
+    }
+    tui_model_unlock(&a->model);
+    kube_status_release(&st);
+}
+
+/* A client for the configured cluster; the panel says why when there is none. */
+static void open_cluster(struct app *a)
+{
+    struct kube_config cfg;
+    struct kube_config_opts o;
+    struct meme_err err = {0};
+    memset(&o, 0, sizeof(o));
+    o.context = config_get(CFG_CONTEXT);
+    if (kube_config_load(&cfg, &o, &err) != 0) {
+        snprintf(a->model.cluster_note, sizeof(a->model.cluster_note), "no cluster: %s", err.msg);
+        return;
+    }
+    a->kube = kube_client_new(&cfg);
+    kube_client_set_timeout(a->kube, 4000);
+}
+
 static void *poller_main(void *arg)
 {
     struct app *a = arg;
@@ -213,6 +353,7 @@ static void *poller_main(void *arg)
                 next_connect = now + 2.0;
         }
         poll_queue(a);
+        poll_cluster(a, now);
         tui_model_lock(&a->model);
         tui_model_sample(&a->model, now);
         tui_model_expire(&a->model, now);
@@ -397,12 +538,53 @@ static const struct image_slot *preview_image(struct app *a, const struct tui_vi
     return best;
 }
 
+/* What `memectl explain` says about scaler i (run as a child, so the
+ * dashboard shows exactly the command's text), or its figures when that fails. */
 static char *explain_text(const struct tui_model *m, int i)
 {
     if (i < 0 || i >= (int)m->nscalers)
         return NULL;
     const struct tui_scaler *s = &m->scalers[i];
-    return xasprintf("%s %s (%s tier)\nreplicas %d now, %d desired, between %d and %d\n%s", s->kind,
+    const char *kind = strcmp(s->kind, "HPA") == 0            ? "hpa"
+                       : strcmp(s->kind, "ScaledObject") == 0 ? "scaledobject"
+                                                              : "vpa";
+    char ns[96], name[96];
+    const char *slash = strchr(s->name, '/');
+    snprintf(ns, sizeof(ns), "%.*s", slash ? (int)(slash - s->name) : 0, s->name);
+    snprintf(name, sizeof(name), "%s", slash ? slash + 1 : s->name);
+    int fds[2];
+    struct buf out = BUF_INIT;
+    if (pipe(fds) == 0) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            int nul = open("/dev/null", O_RDWR);
+            dup2(nul, 0);
+            dup2(fds[1], 1);
+            dup2(fds[1], 2);
+            close(fds[0]);
+            close(fds[1]);
+            char *argv[] = {"memectl", "explain", (char *)kind, name, "-n", ns, NULL};
+            execv("/proc/self/exe", argv);
+            _exit(127);
+        }
+        close(fds[1]);
+        char chunk[4096];
+        ssize_t n;
+        while (pid > 0 && (n = read(fds[0], chunk, sizeof(chunk))) > 0 && out.len < 65536)
+            buf_append(&out, chunk, (size_t)n);
+        close(fds[0]);
+        if (pid > 0)
+            waitpid(pid, NULL, 0);
+    }
+    if (out.len) {
+        struct buf clean = BUF_INIT;
+        term_sanitize((const char *)out.data, out.len, true, &clean);
+        buf_release(&out);
+        buf_putc(&clean, '\0');
+        return (char *)buf_detach(&clean, NULL);
+    }
+    buf_release(&out);
+    return xasprintf("%s %s (%s)\nreplicas %d now, %d desired, between %d and %d\n%s", s->kind,
                      s->name, s->tier, s->current, s->desired, s->min, s->max, s->detail);
 }
 
@@ -425,6 +607,7 @@ static int dump(struct app *a, int cols, int lines)
         }
         poll_queue(a);
     }
+    poll_cluster(a, tui_now());
     tui_model_lock(&a->model);
     tui_model_sample(&a->model, tui_now());
     struct tui_view_state v = {.now = tui_now(), .focus = FOCUS_MEMES};
@@ -447,6 +630,7 @@ static void app_close(struct app *a)
     natsSubscription_Destroy(a->replies);
     natsInbox_Destroy(a->inbox);
     mq_close(&a->mq);
+    kube_client_free(a->kube);
     /* nats.c calls the handlers on its own threads, the disconnected one even
      * after the close: wait for them all before the model goes away. */
     nats_CloseAndWait(2000);
@@ -529,8 +713,7 @@ int cmd_tui(struct cli *cli, int argc, char **argv)
     tui_model_init(&a->model);
     cli_resolve_server(cli);
     mq_url_redacted(cli->server, a->model.server, sizeof(a->model.server));
-    snprintf(a->model.cluster_note, sizeof(a->model.cluster_note),
-             "no cluster: the Scalers panel needs a kubeconfig");
+    open_cluster(a);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
 

@@ -322,7 +322,10 @@ static int start_worker(const char *logs, int index, int nats_port, int redis_po
     snprintf(nats_env, sizeof(nats_env), "NATS_URL=nats://127.0.0.1:%d", nats_port);
     snprintf(redis_env, sizeof(redis_env), "REDIS_URL=redis://127.0.0.1:%d", redis_port);
     snprintf(id_env, sizeof(id_env), "WORKER_ID=local-%d", index);
-    char *env[] = {nats_env, redis_port ? redis_env : id_env, id_env, NULL};
+    /* An empty value is unset for the worker: without --redis-port no cache
+     * (whatever the caller's REDIS_URL), and no HTTP port the workers would
+     * fight over. */
+    char *env[] = {nats_env, redis_port ? redis_env : "REDIS_URL=", id_env, "METRICS_ADDR=", NULL};
     char *argv[] = {bin, NULL};
     int rc = spawn("worker", argv, env, log, p);
     p->port = index;

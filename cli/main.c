@@ -21,6 +21,10 @@ const struct cmd_spec commands[] = {
      "saves it and draws it inline (sixel where the terminal has it, else coloured\n"
      "half blocks). \"TOP | BOTTOM\" sets the two captions.",
      gen_opts, cmd_gen, 1},
+    {"get", "fetch a finished meme by request id", "[options] ID",
+     "Fetches the meme made for request ID from the results bucket, where workers\n"
+     "keep every result for an hour: for `gen --no-wait`, or a client that went away.",
+     get_opts, cmd_get, 1},
     {"up", "start a local stack: nats-server, redis-server and workers", "[options]",
      "Starts nats-server -js, redis-server and N meme-worker processes on this\n"
      "machine, in the background, with state and logs under the state directory.\n"

@@ -1,73 +1,45 @@
 /*
- * meme-worker: the KEDA-scaled JetStream consumer. It pulls requests from
- * the durable consumer "meme-generator" on stream MEMES, renders each with
- * an engine (the local one here), replies (privately with raw bytes and
- * headers, or on meme.response as the original design did), publishes a
- * summary event, and only then acks. Requests that can never succeed are
- * terminated and answered with an error; transient failures are naked.
+ * meme-worker: the KEDA-scaled JetStream consumer. The main thread pulls
+ * requests from the durable consumer "meme-generator" in batches sized to
+ * the free job slots and hands them to --concurrency slot threads (each
+ * with its own renderer and Redis connection), so memory is bounded by the
+ * slot count whatever the queue depth. Each job is answered, stored and
+ * only then acked (worker_job.c). On SIGTERM or SIGINT the worker stops
+ * pulling, lets the slots finish within --drain-timeout, naks what could
+ * not finish, drains the connection and exits 0.
  */
-#include "caption.h"
 #include "log.h"
 #include "mq.h"
 #include "proto.h"
-#include "render.h"
-#include "term.h"
+#include "results.h"
+#include "worker.h"
 #include "xalloc.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#define HEARTBEAT_SUBJECT "meme.workers.heartbeat"
-#define HEARTBEAT_MS      5000
-
-struct worker_config {
-    const char *nats_url;
-    const char *stream;
-    const char *consumer;
-    const char *font;
-    const char *templates;
-    char id[128];
-    int verbose;
-};
-
-struct worker_stats {
-    uint64_t done;
-    uint64_t failed;
-    uint64_t terminated;
-    int64_t started_ms;
-};
-
-struct worker {
-    struct worker_config cfg;
-    struct worker_stats stats;
-    struct mq_conn mq;
-    struct renderer *renderer;
-    natsSubscription *sub;
-    int64_t max_payload;
-};
-
-static volatile sig_atomic_t stop_requested;
+volatile sig_atomic_t worker_stop_requested;
 
 static void on_signal(int sig)
 {
     (void)sig;
-    stop_requested = 1;
+    worker_stop_requested = 1;
 }
 
-static int64_t now_ms(void)
+int64_t worker_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static double mono_ms(void)
+double worker_mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -78,18 +50,32 @@ static void usage(FILE *f)
 {
     fputs("usage: meme-worker [options]\n"
           "\n"
-          "Pulls meme requests from NATS JetStream, renders them and replies.\n"
+          "Pulls meme requests from NATS JetStream, makes them and replies.\n"
           "\n"
-          "  -s, --nats URL        NATS server (env NATS_URL; default nats://127.0.0.1:4222)\n"
-          "      --stream NAME     stream (env NATS_STREAM; default MEMES)\n"
-          "      --consumer NAME   durable pull consumer (env NATS_CONSUMER; default "
+          "  -s, --nats URL            NATS server (env NATS_URL; default nats://127.0.0.1:4222)\n"
+          "      --stream NAME         stream (env NATS_STREAM; default MEMES)\n"
+          "      --consumer NAME       durable pull consumer (env NATS_CONSUMER; default "
           "meme-generator)\n"
-          "      --font FILE       caption font (env MEME_FONT)\n"
-          "      --templates DIR   extra template images (env MEME_TEMPLATE_DIR)\n"
-          "      --id NAME         worker id in heartbeats and replies (env WORKER_ID)\n"
-          "  -v, --verbose         log every request\n"
-          "  -h, --help            show this help\n"
-          "      --version         show the version\n",
+          "  -c, --concurrency N       jobs in flight (env WORKER_CONCURRENCY; default: cores)\n"
+          "      --drain-timeout SECS  on SIGTERM, time to finish jobs (env DRAIN_TIMEOUT; "
+          "default 25)\n"
+          "      --redis URL           Redis cache (env REDIS_URL; default: no cache)\n"
+          "      --cache-ttl SECS      cache entry lifetime (env CACHE_TTL; default 3600)\n"
+          "      --http ADDR           serve /metrics, /healthz, /readyz on [HOST:]PORT\n"
+          "                            (env METRICS_ADDR; default: off)\n"
+          "      --engine NAME         default engine: local or hf (env MEME_ENGINE; default "
+          "local)\n"
+          "      --hf-url URL          Hugging Face API base (env HF_API_URL)\n"
+          "      --hf-token-file FILE  Hugging Face token file (env HF_API_TOKEN_FILE; or\n"
+          "                            HF_API_TOKEN)\n"
+          "      --hf-timeout SECS     deadline per Hugging Face image (default 120)\n"
+          "      --no-results          do not store results in the meme-results bucket\n"
+          "      --font FILE           caption font (env MEME_FONT)\n"
+          "      --templates DIR       extra template images (env MEME_TEMPLATE_DIR)\n"
+          "      --id NAME             worker id in heartbeats and replies (env WORKER_ID)\n"
+          "  -v, --verbose             log every request\n"
+          "  -h, --help                show this help\n"
+          "      --version             show the version\n",
           f);
 }
 
@@ -99,16 +85,85 @@ static const char *env_or(const char *name, const char *def)
     return v && *v ? v : def;
 }
 
+static int parse_num(const char *what, const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "meme-worker: %s must be a whole number from %ld to %ld, not \"%s\"\n",
+                what, lo, hi, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Reads a token file (a Kubernetes Secret mounted as a file): the first line. */
+static char *read_token_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "meme-worker: cannot read the token file \"%s\": %s\n", path,
+                strerror(errno));
+        return NULL;
+    }
+    char line[1024];
+    char *tok = NULL;
+    if (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (line[0])
+            tok = xstrdup(line);
+    }
+    fclose(f);
+    if (!tok)
+        fprintf(stderr, "meme-worker: the token file \"%s\" is empty\n", path);
+    return tok;
+}
+
 static int parse_args(int argc, char **argv, struct worker_config *cfg)
 {
+    enum {
+        O_STREAM = 1000,
+        O_CONSUMER,
+        O_FONT,
+        O_TEMPLATES,
+        O_ID,
+        O_VERSION,
+        O_DRAIN,
+        O_REDIS,
+        O_TTL,
+        O_HTTP,
+        O_ENGINE,
+        O_HF_URL,
+        O_HF_TOKEN_FILE,
+        O_HF_TIMEOUT,
+        O_NO_RESULTS,
+    };
     static const struct option longopts[] = {
-        {"nats", required_argument, NULL, 's'},      {"stream", required_argument, NULL, 'S'},
-        {"consumer", required_argument, NULL, 'C'},  {"font", required_argument, NULL, 'f'},
-        {"templates", required_argument, NULL, 't'}, {"id", required_argument, NULL, 'i'},
-        {"verbose", no_argument, NULL, 'v'},         {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0},
+        {"nats", required_argument, NULL, 's'},
+        {"stream", required_argument, NULL, O_STREAM},
+        {"consumer", required_argument, NULL, O_CONSUMER},
+        {"concurrency", required_argument, NULL, 'c'},
+        {"drain-timeout", required_argument, NULL, O_DRAIN},
+        {"redis", required_argument, NULL, O_REDIS},
+        {"cache-ttl", required_argument, NULL, O_TTL},
+        {"http", required_argument, NULL, O_HTTP},
+        {"engine", required_argument, NULL, O_ENGINE},
+        {"hf-url", required_argument, NULL, O_HF_URL},
+        {"hf-token-file", required_argument, NULL, O_HF_TOKEN_FILE},
+        {"hf-timeout", required_argument, NULL, O_HF_TIMEOUT},
+        {"no-results", no_argument, NULL, O_NO_RESULTS},
+        {"font", required_argument, NULL, O_FONT},
+        {"templates", required_argument, NULL, O_TEMPLATES},
+        {"id", required_argument, NULL, O_ID},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, O_VERSION},
+        {NULL, 0, NULL, 0},
     };
     char host[64] = "worker";
+    long v;
     gethostname(host, sizeof(host) - 1);
     host[sizeof(host) - 1] = '\0';
     cfg->nats_url = env_or("NATS_URL", "nats://127.0.0.1:4222");
@@ -116,29 +171,96 @@ static int parse_args(int argc, char **argv, struct worker_config *cfg)
     cfg->consumer = env_or("NATS_CONSUMER", PROTO_CONSUMER);
     cfg->font = env_or("MEME_FONT", NULL);
     cfg->templates = env_or("MEME_TEMPLATE_DIR", NULL);
+    cfg->redis_url = env_or("REDIS_URL", NULL);
+    cfg->http_addr = env_or("METRICS_ADDR", NULL);
+    cfg->engine = env_or("MEME_ENGINE", "local");
+    cfg->hf_url = env_or("HF_API_URL", NULL);
+    cfg->hf_model = env_or("HF_MODEL", HF_DEFAULT_MODEL);
+    cfg->hf_fast_model = env_or("HF_FAST_MODEL", HF_DEFAULT_FAST_MODEL);
+    cfg->store_results = true;
+    cfg->hf_timeout_ms = 120000;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->concurrency = cores > 0 ? (int)(cores > 64 ? 64 : cores) : 1;
+    cfg->drain_timeout_ms = 25000;
+    cfg->cache_ttl_s = CACHE_TTL_DEFAULT;
     snprintf(cfg->id, sizeof(cfg->id), "%s", env_or("WORKER_ID", ""));
     if (!cfg->id[0])
         snprintf(cfg->id, sizeof(cfg->id), "%s-%d", host, (int)getpid());
+    const char *token_file = env_or("HF_API_TOKEN_FILE", NULL);
+    const char *s;
+    if ((s = env_or("WORKER_CONCURRENCY", NULL))) {
+        if (parse_num("WORKER_CONCURRENCY", s, 1, 256, &v) < 0)
+            return 2;
+        cfg->concurrency = (int)v;
+    }
+    if ((s = env_or("DRAIN_TIMEOUT", NULL))) {
+        if (parse_num("DRAIN_TIMEOUT", s, 0, 3600, &v) < 0)
+            return 2;
+        cfg->drain_timeout_ms = (int)v * 1000;
+    }
+    if ((s = env_or("CACHE_TTL", NULL))) {
+        if (parse_num("CACHE_TTL", s, 1, 30 * 86400, &v) < 0)
+            return 2;
+        cfg->cache_ttl_s = (int)v;
+    }
 
     int c;
-    while ((c = getopt_long(argc, argv, "s:vh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:c:vh", longopts, NULL)) != -1) {
         switch (c) {
         case 's':
             cfg->nats_url = optarg;
             break;
-        case 'S':
+        case O_STREAM:
             cfg->stream = optarg;
             break;
-        case 'C':
+        case O_CONSUMER:
             cfg->consumer = optarg;
             break;
-        case 'f':
+        case 'c':
+            if (parse_num("--concurrency", optarg, 1, 256, &v) < 0)
+                return 2;
+            cfg->concurrency = (int)v;
+            break;
+        case O_DRAIN:
+            if (parse_num("--drain-timeout", optarg, 0, 3600, &v) < 0)
+                return 2;
+            cfg->drain_timeout_ms = (int)v * 1000;
+            break;
+        case O_REDIS:
+            cfg->redis_url = *optarg ? optarg : NULL;
+            break;
+        case O_TTL:
+            if (parse_num("--cache-ttl", optarg, 1, 30 * 86400, &v) < 0)
+                return 2;
+            cfg->cache_ttl_s = (int)v;
+            break;
+        case O_HTTP:
+            cfg->http_addr = *optarg ? optarg : NULL;
+            break;
+        case O_ENGINE:
+            cfg->engine = optarg;
+            break;
+        case O_HF_URL:
+            cfg->hf_url = optarg;
+            break;
+        case O_HF_TOKEN_FILE:
+            token_file = optarg;
+            break;
+        case O_HF_TIMEOUT:
+            if (parse_num("--hf-timeout", optarg, 1, 3600, &v) < 0)
+                return 2;
+            cfg->hf_timeout_ms = (int)v * 1000;
+            break;
+        case O_NO_RESULTS:
+            cfg->store_results = false;
+            break;
+        case O_FONT:
             cfg->font = optarg;
             break;
-        case 't':
+        case O_TEMPLATES:
             cfg->templates = optarg;
             break;
-        case 'i':
+        case O_ID:
             snprintf(cfg->id, sizeof(cfg->id), "%s", optarg);
             break;
         case 'v':
@@ -147,7 +269,7 @@ static int parse_args(int argc, char **argv, struct worker_config *cfg)
         case 'h':
             usage(stdout);
             exit(0);
-        case 'V':
+        case O_VERSION:
             printf("meme-worker %s (protocol v%d)\n", MEME_VERSION, PROTO_VERSION);
             exit(0);
         default:
@@ -160,246 +282,119 @@ static int parse_args(int argc, char **argv, struct worker_config *cfg)
         usage(stderr);
         return 2;
     }
+    if (strcmp(cfg->engine, "local") != 0 && strcmp(cfg->engine, "hf") != 0) {
+        fprintf(stderr, "meme-worker: --engine must be local or hf, not \"%s\"\n", cfg->engine);
+        return 2;
+    }
+    if (token_file) {
+        cfg->hf_token = read_token_file(token_file);
+        if (!cfg->hf_token)
+            return 2;
+    } else if ((s = env_or("HF_API_TOKEN", NULL))) {
+        cfg->hf_token = xstrdup(s);
+    }
+    if (strcmp(cfg->engine, "hf") == 0 && !cfg->hf_token) {
+        fprintf(stderr, "meme-worker: --engine hf needs a token: set HF_API_TOKEN or "
+                        "HF_API_TOKEN_FILE (or --hf-token-file)\n");
+        return 2;
+    }
     return 0;
 }
 
-/* Publishes a summary event for dashboards: never the image bytes. */
-static void publish_event(struct worker *w, const struct proto_request *req, int code,
-                          const char *template_name, size_t bytes, int64_t queue_ms, double gen_ms)
+static void metrics_init(struct worker *w)
 {
-    json_t *o = json_object();
-    char prompt[121];
-    snprintf(prompt, sizeof(prompt), "%s", req->prompt ? req->prompt : "");
-    /* Cutting may split a UTF-8 sequence; drop the partial tail. */
-    size_t n = strlen(prompt);
-    while (n > 0 && !proto_utf8_valid(prompt, n))
-        prompt[--n] = '\0';
-    json_object_set_new(o, "id", json_string(req->id));
-    json_object_set_new(o, "status", json_string(code == 0 ? "done" : "failed"));
-    if (code)
-        json_object_set_new(o, "code", json_string(meme_code_name(code)));
-    json_object_set_new(o, "prompt", json_string(prompt));
-    json_object_set_new(o, "worker", json_string(w->cfg.id));
-    json_object_set_new(o, "engine", json_string("local"));
-    json_object_set_new(o, "cache", json_string("miss"));
-    json_object_set_new(o, "template", json_string(template_name ? template_name : ""));
-    json_object_set_new(o, "bytes", json_integer((json_int_t)bytes));
-    json_object_set_new(o, "queue_ms", json_integer(queue_ms));
-    json_object_set_new(o, "gen_ms", json_real(gen_ms));
-    json_object_set_new(o, "ts", json_integer(now_ms() / 1000));
-    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
-    json_decref(o);
-    if (s) {
-        natsConnection_PublishString(w->mq.nc, PROTO_SUBJECT_EVENTS, s);
-        free(s);
-    }
+    static const double gen_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                        0.5,   1,      2.5,   5,    10,    30,   60};
+    static const double e2e_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                        2.5,   5,    10,    30,   60,  120,  300};
+    struct worker_metrics *m = &w->m;
+    m->reg = metrics_new();
+    m->info = metrics_gauge(m->reg, "meme_worker_info", "Worker version and id (always 1).",
+                            "version,worker");
+    m->requests = metrics_counter(m->reg, "meme_worker_requests_total",
+                                  "Requests handled, by outcome (done: answered with a meme; "
+                                  "failed: answered with an error and terminated; retry: naked "
+                                  "for redelivery; duplicate: already answered; drained: naked "
+                                  "at shutdown).",
+                                  "outcome");
+    m->errors = metrics_counter(m->reg, "meme_worker_errors_total",
+                                "Failed or retried requests by protocol error code.", "code");
+    m->cache = metrics_counter(m->reg, "meme_worker_cache_requests_total",
+                               "Cache lookups and stores by result (hit, miss, error).", "result");
+    m->redeliveries = metrics_counter(m->reg, "meme_worker_redeliveries_total",
+                                      "Requests received again after an earlier delivery.", NULL);
+    m->in_flight = metrics_gauge(m->reg, "meme_worker_in_flight",
+                                 "Jobs fetched and not yet acked, naked or terminated.", NULL);
+    m->concurrency =
+        metrics_gauge(m->reg, "meme_worker_concurrency", "Job slots (--concurrency).", NULL);
+    m->redis_up = metrics_gauge(m->reg, "meme_worker_redis_up",
+                                "1 when the last cache operation reached Redis.", NULL);
+    m->nats_up =
+        metrics_gauge(m->reg, "meme_worker_nats_connected", "1 while connected to NATS.", NULL);
+    m->gen_seconds =
+        metrics_histogram(m->reg, "meme_worker_generation_seconds",
+                          "Time to make one meme (engine and encode, or cache lookup on a hit).",
+                          "engine", gen_bounds, sizeof(gen_bounds) / sizeof(gen_bounds[0]));
+    m->e2e_seconds = metrics_histogram(
+        m->reg, "meme_worker_end_to_end_seconds",
+        "Time from the request being stored in JetStream to its reply being sent.", NULL,
+        e2e_bounds, sizeof(e2e_bounds) / sizeof(e2e_bounds[0]));
+    m->queue_seconds = metrics_histogram(
+        m->reg, "meme_worker_queue_wait_seconds",
+        "Time from the request being stored in JetStream to a worker starting it.", NULL,
+        e2e_bounds, sizeof(e2e_bounds) / sizeof(e2e_bounds[0]));
+    const char *info[] = {MEME_VERSION, w->cfg.id};
+    metrics_set(m->info, info, 1);
+    metrics_set(m->concurrency, NULL, w->cfg.concurrency);
+    metrics_set(m->in_flight, NULL, 0);
+    metrics_set(m->redis_up, NULL, w->cfg.redis_url ? 1 : 0);
+    metrics_set(m->nats_up, NULL, 0);
+    /* Every outcome from the start, so rate() sees the first increment. */
+    static const char *const outcomes[] = {"done", "failed", "retry", "duplicate", "drained"};
+    for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
+        metrics_add(m->requests, &outcomes[i], 0);
+    static const char *const results[] = {"hit", "miss", "error"};
+    for (size_t i = 0; i < 3; i++)
+        metrics_add(m->cache, &results[i], 0);
+    metrics_add(m->redeliveries, NULL, 0);
 }
 
 static void publish_heartbeat(struct worker *w)
 {
+    pthread_mutex_lock(&w->lock);
+    int in_flight = w->busy + w->qlen;
+    pthread_mutex_unlock(&w->lock);
+    uint64_t hits = atomic_load(&w->cache_hits), misses = atomic_load(&w->cache_misses);
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(w->cfg.id));
     json_object_set_new(o, "version", json_string(MEME_VERSION));
     json_object_set_new(o, "protocol", json_integer(PROTO_VERSION));
-    json_object_set_new(o, "in_flight", json_integer(0));
-    json_object_set_new(o, "done", json_integer((json_int_t)w->stats.done));
-    json_object_set_new(o, "failed", json_integer((json_int_t)w->stats.failed));
-    json_object_set_new(o, "cache_hit_ratio", json_real(0.0));
-    json_object_set_new(o, "started", json_integer(w->stats.started_ms / 1000));
-    json_object_set_new(o, "ts", json_integer(now_ms() / 1000));
+    json_object_set_new(o, "in_flight", json_integer(in_flight));
+    json_object_set_new(o, "concurrency", json_integer(w->cfg.concurrency));
+    json_object_set_new(o, "done", json_integer((json_int_t)atomic_load(&w->done)));
+    json_object_set_new(o, "failed", json_integer((json_int_t)atomic_load(&w->failed)));
+    json_object_set_new(o, "retried", json_integer((json_int_t)atomic_load(&w->retried)));
+    json_object_set_new(o, "cache_hits", json_integer((json_int_t)hits));
+    json_object_set_new(o, "cache_misses", json_integer((json_int_t)misses));
+    json_object_set_new(o, "cache_hit_ratio",
+                        json_real(hits + misses ? (double)hits / (double)(hits + misses) : 0.0));
+    json_object_set_new(o, "engines", json_string(worker_engine_list(w)));
+    pthread_mutex_lock(&w->lock);
+    bool draining = w->stopping;
+    pthread_mutex_unlock(&w->lock);
+    json_object_set_new(o, "draining", json_boolean(draining));
+    json_object_set_new(o, "started", json_integer(w->started_ms / 1000));
+    json_object_set_new(o, "ts", json_integer(worker_now_ms() / 1000));
     char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_decref(o);
     if (s) {
-        natsConnection_PublishString(w->mq.nc, HEARTBEAT_SUBJECT, s);
+        natsConnection_PublishString(w->mq.nc, PROTO_SUBJECT_HEARTBEAT, s);
         free(s);
     }
 }
 
-/* Sends an error reply: on the private subject with headers, or on
- * meme.response.error for the original design's clients. */
-static natsStatus reply_error(struct worker *w, const struct proto_request *req, int code,
-                              const char *message)
-{
-    char *json = proto_error_json(req->id, code, message, now_ms() / 1000);
-    natsStatus s;
-    if (req->reply) {
-        natsMsg *m = NULL;
-        s = natsMsg_Create(&m, req->reply, NULL, json, (int)strlen(json));
-        if (s == NATS_OK) {
-            char v[8];
-            snprintf(v, sizeof(v), "%d", PROTO_VERSION);
-            natsMsgHeader_Set(m, PROTO_H_VERSION, v);
-            natsMsgHeader_Set(m, PROTO_H_STATUS, "error");
-            natsMsgHeader_Set(m, PROTO_H_ID, req->id);
-            natsMsgHeader_Set(m, PROTO_H_ERROR_CODE, meme_code_name(code));
-            natsMsgHeader_Set(m, PROTO_H_WORKER, w->cfg.id);
-            s = natsConnection_PublishMsg(w->mq.nc, m);
-        }
-        natsMsg_Destroy(m);
-    } else {
-        s = natsConnection_PublishString(w->mq.nc, PROTO_SUBJECT_ERROR, json);
-    }
-    free(json);
-    return s;
-}
-
-static natsStatus reply_image(struct worker *w, const struct proto_request *req,
-                              const struct render_result *res, int64_t queue_ms, double gen_ms,
-                              struct meme_err *err)
-{
-    natsStatus s;
-    if (!req->reply) {
-        char *json =
-            proto_legacy_response_json(req->id, res->data, res->len, req->prompt, now_ms() / 1000);
-        size_t len = strlen(json);
-        if ((int64_t)len > w->max_payload) {
-            free(json);
-            meme_err_set(err, MEME_E_TOO_LARGE,
-                         "the meme is %zu bytes as base64 but the NATS server allows %lld; "
-                         "raise max_payload or ask for small_image",
-                         len, (long long)w->max_payload);
-            return NATS_MAX_PAYLOAD;
-        }
-        s = natsConnection_Publish(w->mq.nc, PROTO_SUBJECT_RESPONSE, json, (int)len);
-        free(json);
-        return s;
-    }
-    if ((int64_t)res->len + 1024 > w->max_payload) {
-        meme_err_set(err, MEME_E_TOO_LARGE,
-                     "the meme is %zu bytes but the NATS server allows %lld; raise max_payload "
-                     "or ask for a smaller size or JPEG",
-                     res->len, (long long)w->max_payload);
-        return NATS_MAX_PAYLOAD;
-    }
-    natsMsg *m = NULL;
-    s = natsMsg_Create(&m, req->reply, NULL, (const char *)res->data, (int)res->len);
-    if (s == NATS_OK) {
-        char v[32];
-        snprintf(v, sizeof(v), "%d", PROTO_VERSION);
-        natsMsgHeader_Set(m, PROTO_H_VERSION, v);
-        natsMsgHeader_Set(m, PROTO_H_STATUS, "ok");
-        natsMsgHeader_Set(m, PROTO_H_ID, req->id);
-        natsMsgHeader_Set(m, PROTO_H_CONTENT_TYPE, image_content_type(res->format));
-        snprintf(v, sizeof(v), "%d", res->width);
-        natsMsgHeader_Set(m, PROTO_H_WIDTH, v);
-        snprintf(v, sizeof(v), "%d", res->height);
-        natsMsgHeader_Set(m, PROTO_H_HEIGHT, v);
-        natsMsgHeader_Set(m, PROTO_H_ENGINE, "local");
-        natsMsgHeader_Set(m, PROTO_H_TEMPLATE, res->template_name);
-        natsMsgHeader_Set(m, PROTO_H_CACHE, "miss");
-        natsMsgHeader_Set(m, PROTO_H_WORKER, w->cfg.id);
-        snprintf(v, sizeof(v), "%lld", (long long)queue_ms);
-        natsMsgHeader_Set(m, PROTO_H_QUEUE_MS, v);
-        snprintf(v, sizeof(v), "%.2f", gen_ms);
-        natsMsgHeader_Set(m, PROTO_H_GEN_MS, v);
-        s = natsConnection_PublishMsg(w->mq.nc, m);
-    }
-    natsMsg_Destroy(m);
-    return s;
-}
-
-/* Ends a request that can never succeed: answer it, then terminate it so it
- * is not redelivered. */
-static void give_up(struct worker *w, natsMsg *msg, const struct proto_request *req,
-                    const struct meme_err *err, int64_t queue_ms)
-{
-    char *safe = term_sanitize_dup(req->id);
-    log_warn("msg=\"request rejected\" id=%s code=%s error=\"%s\"", safe, meme_code_name(err->code),
-             err->msg);
-    free(safe);
-    reply_error(w, req, err->code, err->msg);
-    publish_event(w, req, err->code, NULL, 0, queue_ms, 0);
-    natsMsg_Term(msg, NULL);
-    w->stats.failed++;
-    w->stats.terminated++;
-}
-
-static void handle(struct worker *w, natsMsg *msg)
-{
-    struct proto_request req;
-    struct caption cap = {NULL, NULL};
-    struct render_result res = {0};
-    struct meme_err err = {0};
-    jsMsgMetaData *meta = NULL;
-    int64_t queue_ms = 0;
-    double t0 = mono_ms();
-
-    if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
-        queue_ms = now_ms() - meta->Timestamp / 1000000;
-        if (queue_ms < 0)
-            queue_ms = 0;
-        jsMsgMetaData_Destroy(meta);
-    }
-
-    int rc =
-        proto_request_parse(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), &req, &err);
-    if (rc < 0) {
-        give_up(w, msg, &req, &err, queue_ms);
-        goto out;
-    }
-    if (req.engine[0] && strcmp(req.engine, "local") != 0) {
-        meme_err_set(&err, MEME_E_UNKNOWN_ENGINE,
-                     "engine \"%s\" is not available on this worker (available: local)",
-                     req.engine);
-        give_up(w, msg, &req, &err, queue_ms);
-        goto out;
-    }
-
-    caption_split(req.prompt, req.top, req.bottom, &cap);
-    struct render_opts ro = {
-        .prompt = req.prompt,
-        .top = cap.top,
-        .bottom = cap.bottom,
-        .template_name = req.template_name,
-        .width = req.size,
-        .height = req.size,
-        .format = req.format,
-    };
-    rc = renderer_render(w->renderer, &ro, &res, &err);
-    if (rc < 0) {
-        if (meme_code_is_transient(rc)) {
-            log_warn("msg=\"render failed, will retry\" code=%s error=\"%s\"", meme_code_name(rc),
-                     err.msg);
-            natsMsg_NakWithDelay(msg, 2000, NULL);
-            w->stats.failed++;
-        } else {
-            give_up(w, msg, &req, &err, queue_ms);
-        }
-        goto out;
-    }
-    double gen_ms = mono_ms() - t0;
-
-    natsStatus s = reply_image(w, &req, &res, queue_ms, gen_ms, &err);
-    if (s == NATS_MAX_PAYLOAD) {
-        give_up(w, msg, &req, &err, queue_ms);
-        goto out;
-    }
-    if (s != NATS_OK) {
-        /* The reply did not go out: leave the request for a retry. */
-        log_warn("msg=\"reply failed, will retry\" error=\"%s\"", natsStatus_GetText(s));
-        natsMsg_NakWithDelay(msg, 1000, NULL);
-        w->stats.failed++;
-        goto out;
-    }
-    publish_event(w, &req, 0, res.template_name, res.len, queue_ms, gen_ms);
-    natsMsg_Ack(msg, NULL);
-    w->stats.done++;
-    if (w->cfg.verbose) {
-        char *safe = term_sanitize_dup(req.prompt);
-        log_info("msg=\"meme done\" id=%s size=%dx%d bytes=%zu template=%s queue_ms=%lld "
-                 "gen_ms=%.1f prompt=\"%s\"",
-                 req.id, res.width, res.height, res.len, res.template_name, (long long)queue_ms,
-                 gen_ms, safe);
-        free(safe);
-    }
-out:
-    render_result_release(&res);
-    caption_release(&cap);
-    proto_request_release(&req);
-}
-
-/* Connects (retrying with backoff until told to stop), provisions the stream
- * and consumer and binds a pull subscription. */
+/* Connects (retrying with backoff until told to stop), provisions the stream,
+ * consumer and results bucket, and binds a pull subscription. */
 static int start(struct worker *w)
 {
     struct meme_err err = {0};
@@ -417,12 +412,13 @@ static int start(struct worker *w)
             return -1;
         }
         log_warn("msg=\"waiting for NATS\" url=%s retry_ms=%d", red, delay_ms);
-        for (int i = 0; i < delay_ms / 50 && !stop_requested; i++)
+        for (int i = 0; i < delay_ms / 50 && !worker_stop_requested; i++)
             usleep(50 * 1000);
-        if (stop_requested)
+        if (worker_stop_requested)
             return -1;
         delay_ms = delay_ms < 4000 ? delay_ms * 2 : 5000;
     }
+    metrics_set(w->m.nats_up, NULL, 1);
     w->max_payload = natsConnection_GetMaxPayload(w->mq.nc);
     if (w->max_payload < MQ_PAYLOAD_WANTED)
         log_warn("msg=\"NATS max_payload is %lld bytes; large memes (1024x1024 PNG, ~1.5 MB as "
@@ -434,6 +430,19 @@ static int start(struct worker *w)
         log_error("msg=\"%s\"", err.msg);
         return -1;
     }
+    /* Long jobs send in-progress acks well within the consumer's ack wait. */
+    jsConsumerInfo *ci = NULL;
+    w->keepalive_ms = 5000;
+    if (js_GetConsumerInfo(&ci, w->mq.js, w->cfg.stream, w->cfg.consumer, NULL, NULL) == NATS_OK) {
+        int64_t third = ci->Config->AckWait / 1000000 / 3;
+        if (third > 0 && third < w->keepalive_ms)
+            w->keepalive_ms = third < 100 ? 100 : (int)third;
+    }
+    jsConsumerInfo_Destroy(ci);
+    if (w->cfg.store_results &&
+        results_open(w->mq.js, PROTO_RESULTS_BUCKET, true, PROTO_RESULTS_TTL_S, w->max_payload,
+                     &w->results, &err) < 0)
+        log_warn("msg=\"results will not be stored: %s\"", err.msg);
     jsSubOptions so;
     jsSubOptions_Init(&so);
     so.Stream = w->cfg.stream;
@@ -445,53 +454,179 @@ static int start(struct worker *w)
                   w->cfg.stream, nats_GetLastError(NULL));
         return -1;
     }
-    log_info("msg=\"ready\" worker=%s nats=%s stream=%s consumer=%s font=\"%s\" "
-             "max_payload=%lld",
-             w->cfg.id, red, w->cfg.stream, w->cfg.consumer, renderer_font_path(w->renderer),
-             (long long)w->max_payload);
+    atomic_store(&w->started, true);
+    log_info("msg=\"ready\" worker=%s version=%s nats=%s stream=%s consumer=%s concurrency=%d "
+             "engines=%s cache=%s results=%s max_payload=%lld",
+             w->cfg.id, MEME_VERSION, red, w->cfg.stream, w->cfg.consumer, w->cfg.concurrency,
+             worker_engine_list(w),
+             w->slots[0].cache ? cache_url_redacted(w->slots[0].cache) : "off",
+             w->results ? PROTO_RESULTS_BUCKET : "off", (long long)w->max_payload);
     return 0;
 }
 
+/* A slot thread: takes jobs until the worker stops and the queue is empty.
+ * After the drain deadline, jobs not yet started are naked for another
+ * worker instead. */
+static void *slot_main(void *arg)
+{
+    struct worker_slot *slot = arg;
+    struct worker *w = slot->w;
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        while (w->qlen == 0 && !w->stopping)
+            pthread_cond_wait(&w->work, &w->lock);
+        if (w->qlen == 0) {
+            pthread_mutex_unlock(&w->lock);
+            break;
+        }
+        struct worker_job job = w->queue[w->qhead];
+        w->qhead = (w->qhead + 1) % w->cfg.concurrency;
+        w->qlen--;
+        w->busy++;
+        pthread_mutex_unlock(&w->lock);
+
+        if (atomic_load(&w->abandon)) {
+            natsMsg_Nak(job.msg, NULL);
+            metrics_add(w->m.requests, (const char *[]){"drained"}, 1);
+            atomic_fetch_add(&w->retried, 1);
+        } else {
+            worker_handle(slot, &job);
+        }
+        natsMsg_Destroy(job.msg);
+
+        pthread_mutex_lock(&w->lock);
+        w->busy--;
+        metrics_set(w->m.in_flight, NULL, w->busy + w->qlen);
+        pthread_cond_broadcast(&w->freed);
+        pthread_mutex_unlock(&w->lock);
+    }
+    return NULL;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Pulls as many requests as there are free slots and queues them. */
 static void run(struct worker *w)
 {
     int64_t next_beat = 0;
     int fetch_errors = 0;
-    while (!stop_requested) {
-        if (now_ms() >= next_beat) {
+    while (!worker_stop_requested) {
+        if (worker_now_ms() >= next_beat) {
             publish_heartbeat(w);
-            next_beat = now_ms() + HEARTBEAT_MS;
+            next_beat = worker_now_ms() + WORKER_HEARTBEAT_MS;
         }
+        metrics_set(w->m.nats_up, NULL,
+                    natsConnection_Status(w->mq.nc) == NATS_CONN_STATUS_CONNECTED);
+        pthread_mutex_lock(&w->lock);
+        int free_slots = w->cfg.concurrency - w->busy - w->qlen;
+        if (free_slots <= 0) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 200 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&w->freed, &w->lock, &ts);
+            pthread_mutex_unlock(&w->lock);
+            continue;
+        }
+        pthread_mutex_unlock(&w->lock);
+
         natsMsgList list = {0};
         jsErrCode jerr = 0;
-        natsStatus s = natsSubscription_Fetch(&list, w->sub, 1, 1000, &jerr);
+        natsStatus s = natsSubscription_Fetch(&list, w->sub, free_slots, 1000, &jerr);
         if (s == NATS_TIMEOUT)
             continue;
         if (s != NATS_OK) {
             if (fetch_errors++ == 0)
                 log_warn("msg=\"fetch failed, retrying\" error=\"%s\"", natsStatus_GetText(s));
-            usleep(200 * 1000);
+            sleep_ms(fetch_errors < 10 ? 100 * fetch_errors : 1000);
             continue;
         }
         if (fetch_errors) {
             log_info("msg=\"fetching again\" after_errors=%d", fetch_errors);
             fetch_errors = 0;
         }
-        for (int i = 0; i < list.Count; i++)
-            handle(w, list.Msgs[i]);
+        double now = worker_mono_ms();
+        pthread_mutex_lock(&w->lock);
+        for (int i = 0; i < list.Count; i++) {
+            /* The fetch asked for at most free_slots, and only this thread adds. */
+            int tail = (w->qhead + w->qlen) % w->cfg.concurrency;
+            w->queue[tail].msg = list.Msgs[i];
+            w->queue[tail].fetched_ms = now;
+            w->qlen++;
+            list.Msgs[i] = NULL;
+        }
+        metrics_set(w->m.in_flight, NULL, w->busy + w->qlen);
+        pthread_cond_broadcast(&w->work);
+        pthread_mutex_unlock(&w->lock);
         natsMsgList_Destroy(&list);
     }
 }
 
+/* Stops pulling and waits for the slots: jobs still queued at the deadline
+ * are naked (no delay) so another worker takes them at once. */
+static void drain(struct worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    int pending = w->busy + w->qlen;
+    w->stopping = true;
+    pthread_cond_broadcast(&w->work);
+    pthread_mutex_unlock(&w->lock);
+    log_info("msg=\"draining\" in_flight=%d drain_timeout_ms=%d", pending, w->cfg.drain_timeout_ms);
+    publish_heartbeat(w);
+
+    double deadline = worker_mono_ms() + w->cfg.drain_timeout_ms;
+    pthread_mutex_lock(&w->lock);
+    while (w->busy + w->qlen > 0 && worker_mono_ms() < deadline) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&w->freed, &w->lock, &ts);
+    }
+    int left = w->busy + w->qlen;
+    pthread_mutex_unlock(&w->lock);
+    if (left > 0) {
+        log_warn("msg=\"drain deadline passed; handing jobs back\" in_flight=%d", left);
+        atomic_store(&w->abandon, true);
+    }
+    for (int i = 0; i < w->cfg.concurrency; i++)
+        pthread_join(w->slots[i].thread, NULL);
+}
+
+static void close_slots(struct worker *w)
+{
+    for (int i = 0; w->slots && i < w->cfg.concurrency; i++) {
+        renderer_free(w->slots[i].renderer);
+        cache_free(w->slots[i].cache);
+        hf_client_free(w->slots[i].hf);
+    }
+    free(w->slots);
+    w->slots = NULL;
+}
+
 int main(int argc, char **argv)
 {
-    struct worker w;
+    struct worker *w = xcalloc(1, sizeof(*w));
     struct meme_err err = {0};
     int status = 1;
+    int threads = 0;
 
-    memset(&w, 0, sizeof(w));
-    int rc = parse_args(argc, argv, &w.cfg);
-    if (rc)
+    int rc = parse_args(argc, argv, &w->cfg);
+    if (rc) {
+        free(w->cfg.hf_token);
+        free(w);
         return rc;
+    }
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -500,25 +635,92 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    w.renderer = renderer_new(w.cfg.font, w.cfg.templates, &err);
-    if (!w.renderer) {
-        log_error("msg=\"%s\"", err.msg);
-        return 1;
+    if (w->cfg.hf_token)
+        hf_global_init();
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->work, NULL);
+    pthread_cond_init(&w->freed, NULL);
+    w->queue = xcalloc((size_t)w->cfg.concurrency, sizeof(*w->queue));
+    w->started_ms = worker_now_ms();
+    metrics_init(w);
+
+    /* Each slot gets its own renderer and cache connection: neither is
+     * thread-safe, and sharing one would serialise the slots. */
+    w->slots = xcalloc((size_t)w->cfg.concurrency, sizeof(*w->slots));
+    for (int i = 0; i < w->cfg.concurrency; i++) {
+        struct worker_slot *sl = &w->slots[i];
+        sl->w = w;
+        sl->index = i;
+        sl->renderer = renderer_new(w->cfg.font, w->cfg.templates, &err);
+        if (!sl->renderer) {
+            log_error("msg=\"%s\"", err.msg);
+            goto out;
+        }
+        if (w->cfg.hf_token) {
+            struct hf_opts ho = {.base_url = w->cfg.hf_url,
+                                 .token = w->cfg.hf_token,
+                                 .deadline_ms = w->cfg.hf_timeout_ms};
+            sl->hf = hf_client_new(&ho, &err);
+            if (!sl->hf) {
+                log_error("msg=\"%s\"", err.msg);
+                goto out;
+            }
+        }
+        if (w->cfg.redis_url) {
+            sl->cache = cache_new(w->cfg.redis_url, NULL, &err);
+            if (!sl->cache) {
+                log_error("msg=\"%s\"", err.msg);
+                goto out;
+            }
+        }
     }
-    w.stats.started_ms = now_ms();
-    if (start(&w) < 0)
+    if (w->cfg.http_addr && worker_http_start(w) < 0)
         goto out;
-    run(&w);
-    log_info("msg=\"stopping\" done=%llu failed=%llu", (unsigned long long)w.stats.done,
-             (unsigned long long)w.stats.failed);
+    if (start(w) < 0)
+        goto out;
+    for (; threads < w->cfg.concurrency; threads++)
+        if (pthread_create(&w->slots[threads].thread, NULL, slot_main, &w->slots[threads]) != 0) {
+            log_error("msg=\"cannot start job threads: %s\"", strerror(errno));
+            break;
+        }
+    if (threads == w->cfg.concurrency)
+        run(w);
+    drain(w);
+    threads = 0;
+    /* The pull subscription goes first, so nothing new arrives; then the
+     * replies, acks and naks still buffered are flushed before closing. */
+    natsSubscription_Unsubscribe(w->sub);
+    natsConnection_FlushTimeout(w->mq.nc, 2000);
+    log_info("msg=\"stopped\" done=%llu failed=%llu retried=%llu",
+             (unsigned long long)atomic_load(&w->done), (unsigned long long)atomic_load(&w->failed),
+             (unsigned long long)atomic_load(&w->retried));
     status = 0;
 out:
-    if (w.sub) {
-        natsSubscription_Unsubscribe(w.sub);
-        natsSubscription_Destroy(w.sub);
+    if (threads) {
+        pthread_mutex_lock(&w->lock);
+        w->stopping = true;
+        pthread_cond_broadcast(&w->work);
+        pthread_mutex_unlock(&w->lock);
+        for (int i = 0; i < threads; i++)
+            pthread_join(w->slots[i].thread, NULL);
     }
-    mq_close(&w.mq);
-    renderer_free(w.renderer);
+    worker_http_stop(w);
+    natsSubscription_Destroy(w->sub);
+    kvStore_Destroy(w->results);
+    mq_close(&w->mq);
+    close_slots(w);
+    metrics_free(w->m.reg);
+    free(w->queue);
+    if (w->cfg.hf_token) {
+        memset(w->cfg.hf_token, 0, strlen(w->cfg.hf_token));
+        hf_global_cleanup();
+    }
+    free(w->cfg.hf_token);
+    pthread_cond_destroy(&w->work);
+    pthread_cond_destroy(&w->freed);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
     nats_Close();
-    return stop_requested ? 0 : status;
+    /* Stopped by a signal (even while still waiting for NATS): a clean exit. */
+    return worker_stop_requested ? 0 : status;
 }

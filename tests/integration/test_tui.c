@@ -5,6 +5,7 @@
  * terminal is resized to 80x24; q exits with status 0. Also --dump.
  */
 #include "common.h"
+#include "fixtures/kube_fixture.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,9 +15,12 @@
 
 #include <unistd.h>
 
+#define TOKEN "tui-token-5d1e"
+
 static struct harness_server nats;
-static char *scratch, *sock;
+static char *scratch, *sock, *kubeconfig, *data;
 static pid_t worker = -1;
+static struct kube_fixture *fx;
 
 static int tmux(struct buf *out, const char *a1, const char *a2, const char *a3, const char *a4,
                 const char *a5)
@@ -70,6 +74,20 @@ static int setup(void **state)
     sock = xasprintf("memectl-test-%d", (int)getpid());
     if (!scratch || harness_nats_start(&nats) != 0)
         return -1;
+    /* The Kubernetes API, served by the fixture from recorded objects. */
+    char *pki = xasprintf("%s/pki", scratch);
+    if (mkdir(pki, 0700) != 0 || kube_fixture_make_pki(pki) != 0)
+        return -1;
+    const char *root = getenv("MEME_SOURCE_DIR");
+    data = xasprintf("%s/tests/fixtures/kube", root && *root ? root : ".");
+    struct kube_fixture_opts o = {.data_dir = data, .pki_dir = pki, .token = TOKEN};
+    fx = kube_fixture_start(&o);
+    free(pki);
+    if (!fx)
+        return -1;
+    kubeconfig = xasprintf("%s/kubeconfig", scratch);
+    if (kube_fixture_write_kubeconfig(fx, kubeconfig, NULL, NULL, "    token: " TOKEN "\n"))
+        return -1;
     worker = start_worker(nats.url, scratch, "tui-worker");
     return worker > 0 ? 0 : -1;
 }
@@ -79,6 +97,9 @@ static int teardown(void **state)
     tmux(NULL, "kill-server", NULL, NULL, NULL, NULL);
     harness_kill(worker, 5000);
     harness_stop(&nats);
+    kube_fixture_stop(fx);
+    free(kubeconfig);
+    free(data);
     free(sock);
     free(scratch);
     return 0;
@@ -91,8 +112,8 @@ static void test_live_dashboard(void **state)
     char *bin = harness_bin("memectl");
     char *exit_file = xasprintf("%s/tui.exit", scratch);
     char *cmd = xasprintf("env LANG=C.UTF-8 TERM=xterm-256color MEMECTL_STATE_DIR='%s' "
-                          "KUBECONFIG=/nonexistent '%s' -s '%s' tui; echo $? > '%s'; sleep 30",
-                          scratch, bin, nats.url, exit_file);
+                          "KUBECONFIG='%s' HOME='%s' '%s' -s '%s' tui; echo $? > '%s'; sleep 30",
+                          scratch, kubeconfig, scratch, bin, nats.url, exit_file);
     char *argv[] = {"tmux", "-L",  sock, "new-session", "-d", "-s", "tui",
                     "-x",   "100", "-y", "30",          cmd,  NULL};
     struct buf o = BUF_INIT, e = BUF_INIT;
@@ -106,6 +127,24 @@ static void test_live_dashboard(void **state)
     assert_non_null(strstr(screen, "Queue MEMES / meme-generator"));
     assert_non_null(strstr(screen, "connected"));
     free(screen);
+
+    /* The scalers from the API server, with their figures. */
+    screen = wait_screen(15000, "ScaledObject", "VPA");
+    assert_non_null(strstr(screen, "HPA"));
+    assert_non_null(strstr(screen, "2/3 1-5")); /* the gateway HPA: current/desired min-max */
+    if (!strstr(screen, "4/5 0-10")) /* the worker: KEDA's HPA, the ScaledObject's bounds */
+        fail_msg("no worker figures:\n%s", screen);
+    free(screen);
+
+    /* The reason for a replica count is one key away: Tab to Scalers, e. */
+    tmux(NULL, "send-keys", "-t", "tui", "Tab", NULL);
+    tmux(NULL, "send-keys", "-t", "tui", "e", NULL);
+    screen = wait_screen(10000, "Explain", "ratio = current / target");
+    assert_non_null(strstr(screen, "ratio = current / target"));
+    free(screen);
+    tmux(NULL, "send-keys", "-t", "tui", "Escape", NULL);
+    tmux(NULL, "send-keys", "-t", "tui", "Tab", NULL);
+    tmux(NULL, "send-keys", "-t", "tui", "Tab", NULL);
 
     /* g, a prompt, Enter: the meme shows up as done, with its latency. */
     tmux(NULL, "send-keys", "-t", "tui", "g", NULL);

@@ -1,0 +1,60 @@
+/*
+ * Finished memes by request id, in the JetStream key-value bucket
+ * PROTO_RESULTS_BUCKET (docs/protocol.md, "Results by id"). Each result is
+ * two keys: "<key>" holds the image bytes and "<key>.meta" a small JSON
+ * object (status, content type, size, template, engine, created; or the
+ * error code and message), where <key> is proto_result_key(id). The meta
+ * key is written last, so a reader that finds it finds the image too.
+ * Shared by meme-worker (writes), memectl get and meme-gateway (read).
+ */
+#ifndef MEME_RESULTS_H
+#define MEME_RESULTS_H
+
+#include <nats/nats.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+struct results_meta {
+    bool ok;               /* false: the request failed (code and message set) */
+    char content_type[32]; /* "image/png" or "image/jpeg" */
+    int width, height;
+    char template_name[64];
+    char engine[64];
+    char worker[128];
+    int64_t created; /* Unix seconds */
+    size_t bytes;
+    char code[32];     /* error code name when !ok */
+    char message[512]; /* error message when !ok */
+};
+
+/*
+ * Binds to the bucket; with create, makes it when missing (file storage,
+ * history 1, ttl_s seconds, values up to max_value bytes). MEME_E_NOT_FOUND
+ * when it does not exist and create is false. *kv is the caller's
+ * (kvStore_Destroy).
+ */
+int results_open(jsCtx *js, const char *bucket, bool create, int ttl_s, int64_t max_value,
+                 kvStore **kv, struct meme_err *err);
+
+/* Stores a result: the image (NULL/0 for a failed request) then its meta. */
+int results_put(kvStore *kv, const char *id, const uint8_t *data, size_t len,
+                const struct results_meta *meta, struct meme_err *err);
+
+/*
+ * Reads the meta of id. 0, MEME_E_NOT_FOUND (no such result or it expired),
+ * or another negative code.
+ */
+int results_get_meta(kvStore *kv, const char *id, struct results_meta *meta, struct meme_err *err);
+/* Reads meta and, for a successful result, the image (*data is the caller's). */
+int results_get(kvStore *kv, const char *id, struct results_meta *meta, uint8_t **data, size_t *len,
+                struct meme_err *err);
+
+/* The meta as JSON (a new string) and back. */
+char *results_meta_json(const struct results_meta *meta);
+int results_meta_parse(const char *json, size_t len, struct results_meta *meta,
+                       struct meme_err *err);
+
+#endif

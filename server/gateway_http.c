@@ -1,0 +1,659 @@
+/*
+ * The gateway's HTTP side on libmicrohttpd, one thread per connection: a
+ * POST /api/v1/memes waits for its meme (up to the deadline) without holding
+ * up anyone else's connection. Routes:
+ *
+ *   POST /api/v1/memes        request JSON -> the image (200), or a JSON error
+ *   GET  /api/v1/memes/{id}   a finished meme from the results bucket
+ *   GET  /                    the web page
+ *   GET  /healthz /readyz /api/health /metrics
+ *
+ * Status codes: 400 bad JSON or a request the worker rejects, 404 unknown
+ * id, 405 wrong method, 409 an id submitted twice, 413 a body over the
+ * protocol's 65536 bytes, 502 the worker failed, 503 NATS down or no stream,
+ * 504 no meme before the deadline. Every error body is the protocol's error
+ * JSON ({"request_id","error","code","timestamp"}).
+ */
+#include "buf.h"
+#include "gateway.h"
+#include "image.h"
+#include "log.h"
+#include "proto.h"
+#include "results.h"
+#include "term.h"
+#include "xalloc.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define GW_BODY_MAX   PROTO_REQUEST_MAX
+#define GW_WAIT_SLICE 250 /* ms; how often a waiting request checks for shutdown */
+
+/* One HTTP request (MHD calls the handler several times for a body). */
+struct gw_req {
+    enum gw_route route;
+    double t0;
+    struct buf body;
+    bool too_big;
+    int status; /* what was queued; 0 when nothing was */
+};
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int64_t wall_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+/* Queues resp with status and remembers the status for the metrics. */
+static enum MHD_Result respond(struct MHD_Connection *conn, struct gw_req *st, int status,
+                               struct MHD_Response *resp)
+{
+    st->status = status;
+    enum MHD_Result r = MHD_queue_response(conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+static enum MHD_Result respond_copy(struct MHD_Connection *conn, struct gw_req *st, int status,
+                                    const char *type, const void *data, size_t len)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    return respond(conn, st, status, resp);
+}
+
+/* The protocol's error JSON with a status; Retry-After on the statuses that
+ * invite a retry. */
+static enum MHD_Result respond_error(struct MHD_Connection *conn, struct gw_req *st, int status,
+                                     const char *id, int code, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static enum MHD_Result respond_error(struct MHD_Connection *conn, struct gw_req *st, int status,
+                                     const char *id, int code, const char *fmt, ...)
+{
+    char message[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    char *json = proto_error_json(id, code, message, wall_s());
+    struct buf b = BUF_INIT;
+    buf_puts(&b, json);
+    buf_putc(&b, '\n');
+    free(json);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (status == 503)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+    return respond(conn, st, status, resp);
+}
+
+static struct mq_conn *connected(struct gateway *gw)
+{
+    struct mq_conn *mq = atomic_load(&gw->mq);
+    if (!mq || natsConnection_Status(mq->nc) != NATS_CONN_STATUS_CONNECTED)
+        return NULL;
+    return mq;
+}
+
+static enum MHD_Result respond_unreachable(struct MHD_Connection *conn, struct gateway *gw,
+                                           struct gw_req *st, const char *id)
+{
+    char red[512];
+    mq_url_redacted(gw->cfg.nats_url, red, sizeof(red));
+    return respond_error(conn, st, 503, id, MEME_E_UNREACHABLE,
+                         "the gateway is not connected to NATS at %s; retry in a few seconds", red);
+}
+
+/* Adds a header whose value came over the network, only when it is plain
+ * printable ASCII. */
+static void add_safe_header(struct MHD_Response *resp, const char *name, const char *v)
+{
+    if (!v || !*v || strlen(v) > 200)
+        return;
+    for (const char *p = v; *p; p++)
+        if (*p < 0x20 || *p > 0x7e)
+            return;
+    MHD_add_response_header(resp, name, v);
+}
+
+static void copy_header(struct MHD_Response *resp, natsMsg *m, const char *name)
+{
+    const char *v = NULL;
+    if (natsMsgHeader_Get(m, name, &v) == NATS_OK)
+        add_safe_header(resp, name, v);
+}
+
+/* The HTTP status for an error code a worker or NATS gave. */
+static int status_for_code(int code)
+{
+    switch (code) {
+    case MEME_E_BAD_JSON:
+    case MEME_E_BAD_REQUEST:
+    case MEME_E_MISSING_PROMPT:
+    case MEME_E_PROMPT_TOO_LONG:
+    case MEME_E_INVALID_UTF8:
+    case MEME_E_UNKNOWN_TEMPLATE:
+    case MEME_E_UNKNOWN_ENGINE:
+        return 400;
+    case MEME_E_NOT_FOUND:
+        return 404;
+    case MEME_E_UNREACHABLE:
+    case MEME_E_NATS:
+    case MEME_E_SHUTTING_DOWN:
+        return 503;
+    case MEME_E_TIMEOUT:
+        return 504;
+    default:
+        return 502;
+    }
+}
+
+/* Sends an image: from a worker's private reply (m, whose metadata headers
+ * are passed on) or from the results bucket (meta). */
+static enum MHD_Result respond_image(struct MHD_Connection *conn, struct gw_req *st,
+                                     const uint8_t *data, size_t len, const char *id, natsMsg *m,
+                                     const struct results_meta *meta)
+{
+    int fmt = data ? image_sniff(data, len) : -1;
+    if (fmt < 0)
+        return respond_error(conn, st, 502, id, MEME_E_IMAGE,
+                             "the stored or returned meme is not a PNG or JPEG image (%zu bytes)",
+                             len);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            image_content_type((enum image_format)fmt));
+    /* A stored result never changes under its id; a fresh one is the
+     * requester's alone. */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+                            meta ? "private, max-age=3600, immutable" : "no-store");
+    MHD_add_response_header(resp, PROTO_H_ID, id);
+    char v[PROTO_ID_MAX + 32];
+    snprintf(v, sizeof(v), "/api/v1/memes/%s", id);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, v);
+    if (m) {
+        static const char *const pass[] = {PROTO_H_WIDTH,    PROTO_H_HEIGHT, PROTO_H_ENGINE,
+                                           PROTO_H_TEMPLATE, PROTO_H_CACHE,  PROTO_H_WORKER,
+                                           PROTO_H_QUEUE_MS, PROTO_H_GEN_MS};
+        for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++)
+            copy_header(resp, m, pass[i]);
+    }
+    if (meta) {
+        snprintf(v, sizeof(v), "%d", meta->width);
+        MHD_add_response_header(resp, PROTO_H_WIDTH, v);
+        snprintf(v, sizeof(v), "%d", meta->height);
+        MHD_add_response_header(resp, PROTO_H_HEIGHT, v);
+        add_safe_header(resp, PROTO_H_TEMPLATE, meta->template_name);
+        add_safe_header(resp, PROTO_H_ENGINE, meta->engine);
+        add_safe_header(resp, PROTO_H_WORKER, meta->worker);
+    }
+    return respond(conn, st, 200, resp);
+}
+
+/* Turns a worker's error reply into an HTTP error with the worker's JSON. */
+static enum MHD_Result respond_worker_error(struct MHD_Connection *conn, struct gw_req *st,
+                                            natsMsg *m, const char *id)
+{
+    int code = MEME_E_INTERNAL;
+    char *message = NULL;
+    if (proto_error_parse(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &code, &message) <
+        0)
+        return respond_error(conn, st, 502, id, MEME_E_INTERNAL,
+                             "the worker sent an error reply that could not be read");
+    /* Re-encoded rather than passed through: the message came over the
+     * network and is stripped of control sequences first. */
+    char *safe = term_sanitize_dup(message);
+    enum MHD_Result r = respond_error(conn, st, status_for_code(code), id, code, "%s", safe);
+    free(safe);
+    free(message);
+    return r;
+}
+
+static enum MHD_Result post_meme(struct MHD_Connection *conn, struct gateway *gw, struct gw_req *st)
+{
+    struct proto_request req;
+    struct meme_err err = {0};
+    natsSubscription *sub = NULL;
+    natsInbox *inbox = NULL;
+    natsMsg *pub = NULL, *reply = NULL;
+    jsPubAck *ack = NULL;
+    char *json = NULL;
+    enum MHD_Result r;
+
+    proto_request_init(&req);
+    if (st->too_big) {
+        r = respond_error(conn, st, 413, NULL, MEME_E_BAD_REQUEST,
+                          "the request body is over %d bytes", GW_BODY_MAX);
+        goto out;
+    }
+    if (proto_request_parse(st->body.data ? (const char *)st->body.data : "", st->body.len, &req,
+                            &err) < 0) {
+        r = respond_error(conn, st, 400, req.id[0] ? req.id : NULL, err.code, "%s", err.msg);
+        goto out;
+    }
+    struct mq_conn *mq = connected(gw);
+    if (!mq) {
+        r = respond_unreachable(conn, gw, st, req.id);
+        goto out;
+    }
+    /* The private reply subject exists before the request does. */
+    if (natsInbox_Create(&inbox) != NATS_OK ||
+        natsConnection_SubscribeSync(&sub, mq->nc, inbox) != NATS_OK) {
+        r = respond_error(conn, st, 503, req.id, MEME_E_NATS, "cannot subscribe for the reply: %s",
+                          nats_GetLastError(NULL));
+        goto out;
+    }
+    free(req.reply);
+    req.reply = xstrdup(inbox);
+    json = proto_request_json(&req);
+    natsMsg_Create(&pub, PROTO_SUBJECT_REQUEST, NULL, json, (int)strlen(json));
+    natsMsgHeader_Set(pub, PROTO_H_MSG_ID, req.id);
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = 5000;
+    jsErrCode jerr = 0;
+    natsStatus s = js_PublishMsg(&ack, mq->js, pub, &po, &jerr);
+    if (s == NATS_NO_RESPONDERS) {
+        r = respond_error(conn, st, 503, req.id, MEME_E_NATS,
+                          "no stream stores meme requests: stream \"%s\" does not exist yet",
+                          gw->cfg.stream);
+        goto out;
+    }
+    if (s != NATS_OK) {
+        r = respond_error(conn, st, 503, req.id, MEME_E_NATS, "cannot queue the request: %s",
+                          natsStatus_GetText(s));
+        goto out;
+    }
+    if (ack && ack->Duplicate) {
+        r = respond_error(conn, st, 409, req.id, MEME_E_BAD_REQUEST,
+                          "a request with id \"%s\" was already submitted; fetch it with GET "
+                          "/api/v1/memes/%s or send a new id",
+                          req.id, req.id);
+        goto out;
+    }
+    double deadline = st->t0 + gw->cfg.timeout_s;
+    for (;;) {
+        double left = deadline - mono_s();
+        if (left <= 0) {
+            r = respond_error(conn, st, 504, req.id, MEME_E_TIMEOUT,
+                              "no meme within %.0f s; it stays queued and can be fetched later "
+                              "with GET /api/v1/memes/%s",
+                              gw->cfg.timeout_s, req.id);
+            goto out;
+        }
+        if (atomic_load(&gw->aborting)) {
+            r = respond_error(conn, st, 503, req.id, MEME_E_SHUTTING_DOWN,
+                              "the gateway is stopping; the request stays queued and can be "
+                              "fetched later with GET /api/v1/memes/%s",
+                              req.id);
+            goto out;
+        }
+        int64_t wait_ms = (int64_t)(left * 1000) + 1;
+        if (wait_ms > GW_WAIT_SLICE)
+            wait_ms = GW_WAIT_SLICE;
+        s = natsSubscription_NextMsg(&reply, sub, wait_ms);
+        if (s == NATS_OK)
+            break;
+        if (s != NATS_TIMEOUT) {
+            r = respond_error(conn, st, 503, req.id, MEME_E_UNREACHABLE,
+                              "lost NATS while waiting: %s; the request stays queued and can be "
+                              "fetched later with GET /api/v1/memes/%s",
+                              natsStatus_GetText(s), req.id);
+            goto out;
+        }
+    }
+    const char *status = NULL;
+    natsMsgHeader_Get(reply, PROTO_H_STATUS, &status);
+    if (!status || strcmp(status, "ok") != 0)
+        r = respond_worker_error(conn, st, reply, req.id);
+    else
+        r = respond_image(conn, st, (const uint8_t *)natsMsg_GetData(reply),
+                          (size_t)natsMsg_GetDataLength(reply), req.id, reply, NULL);
+out:
+    natsMsg_Destroy(reply);
+    natsMsg_Destroy(pub);
+    jsPubAck_Destroy(ack);
+    if (sub) {
+        natsSubscription_Unsubscribe(sub);
+        natsSubscription_Destroy(sub);
+    }
+    natsInbox_Destroy(inbox);
+    free(json);
+    proto_request_release(&req);
+    return r;
+}
+
+/* The results bucket, bound on first use and kept (binding costs a round
+ * trip). NULL while the bucket does not exist: no worker has stored a
+ * result yet. */
+static kvStore *results_bucket(struct gateway *gw, struct mq_conn *mq, struct meme_err *err)
+{
+    pthread_mutex_lock(&gw->kv_lock);
+    kvStore *kv = gw->kv;
+    if (!kv && results_open(mq->js, PROTO_RESULTS_BUCKET, false, 0, 0, &kv, err) == 0)
+        gw->kv = kv;
+    pthread_mutex_unlock(&gw->kv_lock);
+    return kv;
+}
+
+/* GET /api/v1/memes/{id}: the image (or the stored failure) from the
+ * results bucket, in the layout lib/results.h describes. */
+static enum MHD_Result get_meme(struct MHD_Connection *conn, struct gateway *gw, struct gw_req *st,
+                                const char *id)
+{
+    struct meme_err err = {0};
+    struct results_meta meta;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (!proto_id_valid(id))
+        return respond_error(conn, st, 400, NULL, MEME_E_BAD_REQUEST,
+                             "a meme id is 1 to %d of A-Z a-z 0-9 . _ : -", PROTO_ID_MAX);
+    struct mq_conn *mq = connected(gw);
+    if (!mq)
+        return respond_unreachable(conn, gw, st, id);
+    kvStore *kv = results_bucket(gw, mq, &err);
+    int rc = kv ? results_get(kv, id, &meta, &data, &len, &err) : err.code;
+    enum MHD_Result r;
+    if (rc == MEME_E_NOT_FOUND) {
+        r = respond_error(conn, st, 404, id, MEME_E_NOT_FOUND,
+                          "no meme with id \"%s\" (results are kept for %d minutes)", id,
+                          PROTO_RESULTS_TTL_S / 60);
+    } else if (rc < 0) {
+        r = respond_error(conn, st, 503, id, rc, "cannot read the results bucket: %s", err.msg);
+    } else if (!meta.ok) {
+        char *safe = term_sanitize_dup(meta.message);
+        int code = meme_code_from_name(meta.code);
+        r = respond_error(conn, st, status_for_code(code), id, code, "%s", safe);
+        free(safe);
+    } else {
+        r = respond_image(conn, st, data, len, id, NULL, &meta);
+    }
+    free(data);
+    return r;
+}
+
+static enum MHD_Result get_metrics(struct MHD_Connection *conn, struct gateway *gw,
+                                   struct gw_req *st)
+{
+    struct buf b = BUF_INIT;
+    gateway_metrics_render(gw, &b);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    return respond(conn, st, 200, resp);
+}
+
+static enum MHD_Result get_api_health(struct MHD_Connection *conn, struct gateway *gw,
+                                      struct gw_req *st)
+{
+    bool up = connected(gw) != NULL;
+    char body[256];
+    int n = snprintf(body, sizeof(body),
+                     "{\"status\":\"%s\",\"nats\":\"%s\",\"version\":\"%s\",\"gateway\":\"%s\"}\n",
+                     up ? "ok" : "degraded", up ? "connected" : "disconnected", MEME_VERSION,
+                     gw->cfg.id);
+    return respond_copy(conn, st, 200, "application/json", body, (size_t)n);
+}
+
+static enum MHD_Result get_readyz(struct MHD_Connection *conn, struct gateway *gw,
+                                  struct gw_req *st)
+{
+    if (atomic_load(&gw->stopping))
+        return respond_copy(conn, st, 503, "text/plain; charset=utf-8", "stopping\n", 9);
+    if (!connected(gw))
+        return respond_copy(conn, st, 503, "text/plain; charset=utf-8", "nats disconnected\n", 18);
+    return respond_copy(conn, st, 200, "text/plain; charset=utf-8", "ok\n", 3);
+}
+
+static enum gw_route route_of(const char *url)
+{
+    if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0)
+        return GW_ROUTE_PAGE;
+    if (strcmp(url, "/api/v1/memes") == 0)
+        return GW_ROUTE_MEMES;
+    if (strncmp(url, "/api/v1/memes/", 14) == 0)
+        return GW_ROUTE_MEME_BY_ID;
+    if (strcmp(url, "/healthz") == 0)
+        return GW_ROUTE_HEALTHZ;
+    if (strcmp(url, "/readyz") == 0)
+        return GW_ROUTE_READYZ;
+    if (strcmp(url, "/metrics") == 0)
+        return GW_ROUTE_METRICS;
+    if (strcmp(url, "/api/health") == 0)
+        return GW_ROUTE_API_HEALTH;
+    return GW_ROUTE_OTHER;
+}
+
+static enum MHD_Result method_not_allowed(struct MHD_Connection *conn, struct gw_req *st,
+                                          const char *allow)
+{
+    char *json = proto_error_json(NULL, MEME_E_BAD_REQUEST, "method not allowed here", wall_s());
+    char *body = xasprintf("%s\n", json);
+    free(json);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    return respond(conn, st, 405, resp);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    struct gateway *gw = cls;
+    struct gw_req *st = *con_cls;
+    bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    (void)version;
+
+    if (!st) {
+        st = xcalloc(1, sizeof(*st));
+        st->t0 = mono_s();
+        st->route = route_of(url);
+        *con_cls = st;
+        atomic_fetch_add(&gw->in_flight, 1);
+        if (st->route == GW_ROUTE_MEMES && strcmp(method, "POST") == 0) {
+            const char *cl =
+                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+            if (cl && strtoull(cl, NULL, 10) > GW_BODY_MAX) {
+                st->too_big = true;
+                return post_meme(conn, gw, st);
+            }
+            return MHD_YES; /* the body comes in the next calls */
+        }
+    }
+    if (st->status) {
+        *upload_data_size = 0; /* answered early (413): the rest of the body is dropped */
+        return MHD_YES;
+    }
+
+    switch (st->route) {
+    case GW_ROUTE_MEMES:
+        if (strcmp(method, "POST") != 0)
+            return method_not_allowed(conn, st, "POST");
+        if (*upload_data_size) {
+            if (st->body.len + *upload_data_size > GW_BODY_MAX)
+                st->too_big = true;
+            else
+                buf_append(&st->body, upload_data, *upload_data_size);
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        return post_meme(conn, gw, st);
+    case GW_ROUTE_MEME_BY_ID:
+        if (!get)
+            return method_not_allowed(conn, st, "GET, HEAD");
+        return get_meme(conn, gw, st, url + 14);
+    case GW_ROUTE_PAGE: {
+        if (!get)
+            return method_not_allowed(conn, st, "GET, HEAD");
+        struct MHD_Response *resp = MHD_create_response_from_buffer(
+            gateway_page_len, (void *)gateway_page_html, MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+        MHD_add_response_header(resp, "Content-Security-Policy",
+                                "default-src 'self'; img-src 'self' blob:; "
+                                "script-src 'unsafe-inline'; style-src 'unsafe-inline'");
+        return respond(conn, st, 200, resp);
+    }
+    case GW_ROUTE_HEALTHZ:
+        if (!get)
+            return method_not_allowed(conn, st, "GET, HEAD");
+        return respond_copy(conn, st, 200, "text/plain; charset=utf-8", "ok\n", 3);
+    case GW_ROUTE_READYZ:
+        if (!get)
+            return method_not_allowed(conn, st, "GET, HEAD");
+        return get_readyz(conn, gw, st);
+    case GW_ROUTE_METRICS:
+        if (!get)
+            return method_not_allowed(conn, st, "GET, HEAD");
+        return get_metrics(conn, gw, st);
+    case GW_ROUTE_API_HEALTH:
+        if (!get)
+            return method_not_allowed(conn, st, "GET, HEAD");
+        return get_api_health(conn, gw, st);
+    default:
+        if (get && strcmp(url, "/favicon.ico") == 0) /* browsers ask; there is none */
+            return respond_copy(conn, st, 204, "text/plain", "", 0);
+        return respond_error(conn, st, 404, NULL, MEME_E_NOT_FOUND,
+                             "no such page; the API is POST /api/v1/memes and GET "
+                             "/api/v1/memes/{id}");
+    }
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct gateway *gw = cls;
+    struct gw_req *st = *con_cls;
+    (void)conn;
+    if (!st)
+        return;
+    double took = mono_s() - st->t0;
+    if (st->status)
+        gateway_metrics_observe(st->route, st->status, took);
+    if (gw->cfg.verbose)
+        log_info("msg=\"http\" route=\"%s\" status=%d ms=%.2f%s", gateway_route_name(st->route),
+                 st->status, took * 1000.0,
+                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=true");
+    atomic_fetch_sub(&gw->in_flight, 1);
+    buf_release(&st->body);
+    free(st);
+    *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    line[strcspn(line, "\r\n")] = '\0';
+    (void)cls;
+    log_warn("msg=\"http: %s\"", line);
+}
+
+/* Parses "HOST:PORT", "[V6]:PORT" or ":PORT" into a socket address. */
+static int parse_listen(const char *spec, struct sockaddr_storage *ss, char *err, size_t errsz)
+{
+    char host[256] = "";
+    const char *port;
+    if (spec[0] == '[') {
+        const char *close = strchr(spec, ']');
+        if (!close || close[1] != ':' || (size_t)(close - spec - 1) >= sizeof(host))
+            goto bad;
+        memcpy(host, spec + 1, (size_t)(close - spec - 1));
+        host[close - spec - 1] = '\0';
+        port = close + 2;
+    } else {
+        const char *colon = strrchr(spec, ':');
+        if (!colon || (size_t)(colon - spec) >= sizeof(host))
+            goto bad;
+        memcpy(host, spec, (size_t)(colon - spec));
+        host[colon - spec] = '\0';
+        port = colon + 1;
+    }
+    char *end;
+    long p = strtol(port, &end, 10);
+    if (!*port || *end || p < 0 || p > 65535)
+        goto bad;
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int g = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+    if (g != 0) {
+        snprintf(err, errsz, "cannot resolve listen address \"%s\": %s", spec, gai_strerror(g));
+        return -1;
+    }
+    /* No host: IPv4 any, like the default 0.0.0.0:8080. */
+    struct addrinfo *pick = res;
+    for (struct addrinfo *a = res; a && !host[0]; a = a->ai_next)
+        if (a->ai_family == AF_INET) {
+            pick = a;
+            break;
+        }
+    memcpy(ss, pick->ai_addr, pick->ai_addrlen);
+    freeaddrinfo(res);
+    return 0;
+bad:
+    snprintf(err, errsz, "listen address \"%s\" is not HOST:PORT, [IPV6]:PORT or :PORT", spec);
+    return -1;
+}
+
+struct MHD_Daemon *gateway_http_start(struct gateway *gw, char *err, size_t errsz)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    if (parse_listen(gw->cfg.listen, &ss, err, errsz) < 0)
+        return NULL;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    /* The logger goes first, so MHD reports option errors through it too. */
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, gw, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+        gw->cfg.max_conns, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, gw, MHD_OPTION_END);
+    if (!d)
+        snprintf(err, errsz, "cannot listen on %s (in use, or not an address of this machine?)",
+                 gw->cfg.listen);
+    return d;
+}
+
+int gateway_http_port(struct MHD_Daemon *d)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    return info ? (int)info->port : -1;
+}
+
+void gateway_http_quiesce(struct MHD_Daemon *d)
+{
+    MHD_socket fd = MHD_quiesce_daemon(d);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+}

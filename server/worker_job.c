@@ -1,0 +1,519 @@
+/*
+ * One request, from JetStream message to ack: parse and validate, look in
+ * the cache, run the engine, store the result by id, reply (privately with
+ * raw bytes and headers, or on meme.response as the original design did),
+ * publish a summary event, and only then ack. The delivery rules of
+ * docs/protocol.md live here:
+ *
+ *  - a request that can never succeed is answered with an error and
+ *    terminated, so it is not redelivered;
+ *  - a transient failure (engine, store, reply) is naked with a delay;
+ *  - the result is stored before the reply and the ack follows the reply
+ *    at once; a redelivered request whose result is stored (its worker
+ *    died in between) is answered from the store, not made again.
+ */
+#include "caption.h"
+#include "log.h"
+#include "proto.h"
+#include "results.h"
+#include "term.h"
+#include "worker.h"
+#include "xalloc.h"
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NAK_DELAY_MS 1000
+
+struct job {
+    struct worker *w;
+    struct worker_slot *slot;
+    natsMsg *msg;
+    struct proto_request req;
+    char engine[PROTO_NAME_MAX + 1];
+    struct engine_output out;
+    bool cache_hit;
+    const char *cache_state; /* "hit", "miss", "off" or "error" */
+    uint64_t delivered;      /* 1 on first delivery */
+    int64_t stored_ms;       /* JetStream store time (wall clock), 0 when unknown */
+    int64_t queue_ms;
+    double t_start, gen_ms, delivery_ms;
+};
+
+static const char *const *lv(const char *v)
+{
+    /* One label value for a metrics call; the pointer array lives per thread. */
+    static _Thread_local const char *one[1];
+    one[0] = v;
+    return one;
+}
+
+/* A prompt for an event: at most 120 bytes, cut on a character boundary. */
+static void short_prompt(const char *in, char out[121])
+{
+    snprintf(out, 121, "%s", in ? in : "");
+    size_t n = strlen(out);
+    while (n > 0 && !proto_utf8_valid(out, n))
+        out[--n] = '\0';
+}
+
+static void publish_event(struct job *j, int code)
+{
+    struct worker *w = j->w;
+    json_t *o = json_object();
+    char prompt[121];
+    short_prompt(j->req.prompt, prompt);
+    json_object_set_new(o, "id", json_string(j->req.id));
+    json_object_set_new(o, "status", json_string(code == 0 ? "done" : "failed"));
+    if (code)
+        json_object_set_new(o, "code", json_string(meme_code_name(code)));
+    json_object_set_new(o, "prompt", json_string(prompt));
+    json_object_set_new(o, "worker", json_string(w->cfg.id));
+    json_object_set_new(o, "engine", json_string(j->engine[0] ? j->engine : w->cfg.engine));
+    json_object_set_new(o, "cache", json_string(j->cache_state));
+    json_object_set_new(o, "template", json_string(j->out.template_name));
+    json_object_set_new(o, "bytes", json_integer((json_int_t)j->out.len));
+    json_object_set_new(o, "queue_ms", json_integer(j->queue_ms));
+    json_object_set_new(o, "gen_ms", json_real(j->gen_ms));
+    json_object_set_new(o, "delivery_ms", json_real(j->delivery_ms));
+    json_object_set_new(o, "total_ms",
+                        json_real((double)j->queue_ms + (worker_mono_ms() - j->t_start)));
+    json_object_set_new(o, "attempt", json_integer((json_int_t)j->delivered));
+    json_object_set_new(o, "ts", json_integer(worker_now_ms() / 1000));
+    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    json_decref(o);
+    if (s) {
+        natsConnection_PublishString(w->mq.nc, PROTO_SUBJECT_EVENTS, s);
+        free(s);
+    }
+}
+
+/* Sends an error reply: on the private subject with headers, or on
+ * meme.response.error for the original design's clients. */
+static natsStatus reply_error(struct job *j, int code, const char *message)
+{
+    struct worker *w = j->w;
+    char *json = proto_error_json(j->req.id, code, message, worker_now_ms() / 1000);
+    natsStatus s;
+    if (j->req.reply) {
+        natsMsg *m = NULL;
+        s = natsMsg_Create(&m, j->req.reply, NULL, json, (int)strlen(json));
+        if (s == NATS_OK) {
+            char v[8];
+            snprintf(v, sizeof(v), "%d", PROTO_VERSION);
+            natsMsgHeader_Set(m, PROTO_H_VERSION, v);
+            natsMsgHeader_Set(m, PROTO_H_STATUS, "error");
+            natsMsgHeader_Set(m, PROTO_H_ID, j->req.id);
+            natsMsgHeader_Set(m, PROTO_H_ERROR_CODE, meme_code_name(code));
+            natsMsgHeader_Set(m, PROTO_H_WORKER, w->cfg.id);
+            s = natsConnection_PublishMsg(w->mq.nc, m);
+        }
+        natsMsg_Destroy(m);
+    } else {
+        s = natsConnection_PublishString(w->mq.nc, PROTO_SUBJECT_ERROR, json);
+    }
+    free(json);
+    return s;
+}
+
+static natsStatus reply_image(struct job *j, struct meme_err *err)
+{
+    struct worker *w = j->w;
+    const struct engine_output *res = &j->out;
+    natsStatus s;
+    if (!j->req.reply) {
+        char *json = proto_legacy_response_json(j->req.id, res->data, res->len, j->req.prompt,
+                                                worker_now_ms() / 1000);
+        size_t len = strlen(json);
+        if ((int64_t)len > w->max_payload) {
+            free(json);
+            meme_err_set(err, MEME_E_TOO_LARGE,
+                         "the meme is %zu bytes as base64 but the NATS server allows %lld; "
+                         "raise max_payload or ask for small_image",
+                         len, (long long)w->max_payload);
+            return NATS_MAX_PAYLOAD;
+        }
+        s = natsConnection_Publish(w->mq.nc, PROTO_SUBJECT_RESPONSE, json, (int)len);
+        free(json);
+        return s;
+    }
+    if ((int64_t)res->len + 1024 > w->max_payload) {
+        meme_err_set(err, MEME_E_TOO_LARGE,
+                     "the meme is %zu bytes but the NATS server allows %lld; raise max_payload "
+                     "or ask for a smaller size or JPEG",
+                     res->len, (long long)w->max_payload);
+        return NATS_MAX_PAYLOAD;
+    }
+    natsMsg *m = NULL;
+    s = natsMsg_Create(&m, j->req.reply, NULL, (const char *)res->data, (int)res->len);
+    if (s == NATS_OK) {
+        char v[32];
+        snprintf(v, sizeof(v), "%d", PROTO_VERSION);
+        natsMsgHeader_Set(m, PROTO_H_VERSION, v);
+        natsMsgHeader_Set(m, PROTO_H_STATUS, "ok");
+        natsMsgHeader_Set(m, PROTO_H_ID, j->req.id);
+        natsMsgHeader_Set(m, PROTO_H_CONTENT_TYPE, image_content_type(res->format));
+        snprintf(v, sizeof(v), "%d", res->width);
+        natsMsgHeader_Set(m, PROTO_H_WIDTH, v);
+        snprintf(v, sizeof(v), "%d", res->height);
+        natsMsgHeader_Set(m, PROTO_H_HEIGHT, v);
+        natsMsgHeader_Set(m, PROTO_H_ENGINE, j->engine);
+        natsMsgHeader_Set(m, PROTO_H_TEMPLATE, res->template_name);
+        natsMsgHeader_Set(m, PROTO_H_CACHE, j->cache_hit ? "hit" : "miss");
+        natsMsgHeader_Set(m, PROTO_H_WORKER, w->cfg.id);
+        snprintf(v, sizeof(v), "%lld", (long long)j->queue_ms);
+        natsMsgHeader_Set(m, PROTO_H_QUEUE_MS, v);
+        snprintf(v, sizeof(v), "%.2f", j->gen_ms);
+        natsMsgHeader_Set(m, PROTO_H_GEN_MS, v);
+        s = natsConnection_PublishMsg(w->mq.nc, m);
+    }
+    natsMsg_Destroy(m);
+    return s;
+}
+
+static void fill_meta(struct job *j, struct results_meta *meta)
+{
+    memset(meta, 0, sizeof(*meta));
+    snprintf(meta->engine, sizeof(meta->engine), "%s", j->engine);
+    snprintf(meta->worker, sizeof(meta->worker), "%s", j->w->cfg.id);
+    meta->created = worker_now_ms() / 1000;
+}
+
+/* Ends a request that can never succeed: answer it, keep the error by id,
+ * then terminate it so it is not redelivered. */
+static void give_up(struct job *j, const struct meme_err *err)
+{
+    struct worker *w = j->w;
+    char *safe = term_sanitize_dup(j->req.id);
+    log_warn("msg=\"request rejected\" id=%s code=%s error=\"%s\"", safe, meme_code_name(err->code),
+             err->msg);
+    free(safe);
+    if (w->results && j->req.id[0]) {
+        struct results_meta meta;
+        struct meme_err e2 = {0};
+        fill_meta(j, &meta);
+        meta.ok = false;
+        snprintf(meta.code, sizeof(meta.code), "%s", meme_code_name(err->code));
+        snprintf(meta.message, sizeof(meta.message), "%s", err->msg);
+        if (results_put(w->results, j->req.id, NULL, 0, &meta, &e2) < 0)
+            log_debug("msg=\"error result not stored\" error=\"%s\"", e2.msg);
+    }
+    reply_error(j, err->code, err->msg);
+    publish_event(j, err->code);
+    natsMsg_Term(j->msg, NULL);
+    atomic_fetch_add(&w->failed, 1);
+    metrics_add(w->m.requests, lv("failed"), 1);
+    metrics_add(w->m.errors, lv(meme_code_name(err->code)), 1);
+}
+
+/* Hands a request back for a later try. On the last allowed delivery the
+ * server will not redeliver it, so the client gets the error instead. */
+static void retry_later(struct job *j, const struct meme_err *err)
+{
+    struct worker *w = j->w;
+    char *safe = term_sanitize_dup(j->req.id);
+    log_warn("msg=\"will retry\" id=%s attempt=%llu code=%s error=\"%s\"", safe,
+             (unsigned long long)j->delivered, meme_code_name(err->code), err->msg);
+    free(safe);
+    metrics_add(w->m.errors, lv(meme_code_name(err->code)), 1);
+    if (j->delivered >= 5) {
+        give_up(j, err);
+        return;
+    }
+    natsMsg_NakWithDelay(j->msg, NAK_DELAY_MS * (int64_t)j->delivered, NULL);
+    atomic_fetch_add(&w->retried, 1);
+    metrics_add(w->m.requests, lv("retry"), 1);
+}
+
+/* Cache outages are logged once each way; the counters say how often. */
+static void cache_failed(struct job *j, const struct meme_err *err)
+{
+    struct worker *w = j->w;
+    metrics_add(w->m.cache, lv("error"), 1);
+    metrics_set(w->m.redis_up, NULL, 0);
+    j->cache_state = "error";
+    if (atomic_exchange(&w->redis_down, 1) == 0)
+        log_warn("msg=\"cache unavailable; making memes without it\" error=\"%s\"", err->msg);
+}
+
+static void cache_ok(struct job *j)
+{
+    struct worker *w = j->w;
+    if (atomic_exchange(&w->redis_down, 0) == 1) {
+        log_info("msg=\"cache available again\" redis=%s", cache_url_redacted(j->slot->cache));
+        metrics_set(w->m.redis_up, NULL, 1);
+    }
+}
+
+/* Everything that changes the pixels, as canonical JSON, hashed. */
+static void make_cache_key(struct job *j, const struct engine_input *in, char key[CACHE_KEY_MAX])
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "engine", json_string(j->engine));
+    json_object_set_new(o, "model", json_string(worker_engine_model(j->w, j->engine, in)));
+    json_object_set_new(o, "prompt", json_string(in->prompt ? in->prompt : ""));
+    json_object_set_new(o, "top", in->top ? json_string(in->top) : json_null());
+    json_object_set_new(o, "bottom", in->bottom ? json_string(in->bottom) : json_null());
+    json_object_set_new(o, "template", json_string(in->template_name ? in->template_name : ""));
+    json_object_set_new(o, "size", json_integer(in->size));
+    json_object_set_new(o, "format", json_string(in->format == IMAGE_JPEG ? "jpeg" : "png"));
+    json_object_set_new(o, "seed", in->has_seed ? json_integer((json_int_t)in->seed) : json_null());
+    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    cache_key(s, strlen(s), key);
+    free(s);
+}
+
+/* A request without an id gets one derived from its stream sequence, so a
+ * redelivery has the same id as the first delivery (for the results check). */
+static void stable_id(struct job *j, const char *stream, uint64_t seq)
+{
+    char material[256];
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
+    int n = snprintf(material, sizeof(material), "%s/%llu", stream, (unsigned long long)seq);
+    EVP_Digest(material, (size_t)n, md, &mdlen, EVP_sha256(), NULL);
+    md[6] = (unsigned char)((md[6] & 0x0f) | 0x40);
+    md[8] = (unsigned char)((md[8] & 0x3f) | 0x80);
+    snprintf(j->req.id, sizeof(j->req.id),
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", md[0], md[1],
+             md[2], md[3], md[4], md[5], md[6], md[7], md[8], md[9], md[10], md[11], md[12], md[13],
+             md[14], md[15]);
+}
+
+/* Makes the image: from the cache when it has it, else with the engine. */
+static int produce(struct job *j, struct meme_err *err)
+{
+    struct worker *w = j->w;
+    struct caption cap = {NULL, NULL};
+    char key[CACHE_KEY_MAX];
+    int rc;
+    caption_split(j->req.prompt, j->req.top, j->req.bottom, &cap);
+    struct engine_input in = {
+        .prompt = j->req.prompt,
+        .top = cap.top,
+        .bottom = cap.bottom,
+        .template_name = j->req.template_name,
+        .size = j->req.size,
+        .format = j->req.format,
+        .fast_mode = j->req.fast_mode,
+        .has_seed = j->req.has_seed,
+        .seed = j->req.seed,
+    };
+    double t0 = worker_mono_ms();
+    j->cache_state = "off";
+    if (j->slot->cache) {
+        struct cache_entry ce;
+        struct meme_err cerr = {0};
+        make_cache_key(j, &in, key);
+        rc = cache_get(j->slot->cache, key, &ce, &cerr);
+        if (rc == 1) {
+            cache_ok(j);
+            j->cache_hit = true;
+            j->cache_state = "hit";
+            j->out.data = ce.data;
+            j->out.len = ce.len;
+            j->out.width = ce.width;
+            j->out.height = ce.height;
+            j->out.format = ce.format;
+            snprintf(j->out.template_name, sizeof(j->out.template_name), "%s", ce.template_name);
+            atomic_fetch_add(&w->cache_hits, 1);
+            metrics_add(w->m.cache, lv("hit"), 1);
+            rc = 0;
+            goto out;
+        }
+        if (rc == 0) {
+            cache_ok(j);
+            j->cache_state = "miss";
+            atomic_fetch_add(&w->cache_misses, 1);
+            metrics_add(w->m.cache, lv("miss"), 1);
+        } else {
+            cache_failed(j, &cerr);
+        }
+    }
+    struct engine_call call = {.w = w, .slot = j->slot, .msg = j->msg, .last_progress_ms = t0};
+    rc = worker_engine_run(&call, j->engine, &in, &j->out, err);
+    if (rc < 0)
+        goto out;
+    if (j->slot->cache && strcmp(j->cache_state, "miss") == 0) {
+        struct cache_entry ce = {.data = j->out.data,
+                                 .len = j->out.len,
+                                 .format = j->out.format,
+                                 .width = j->out.width,
+                                 .height = j->out.height};
+        struct meme_err cerr = {0};
+        snprintf(ce.template_name, sizeof(ce.template_name), "%s", j->out.template_name);
+        if (cache_put(j->slot->cache, key, &ce, w->cfg.cache_ttl_s, &cerr) < 0)
+            cache_failed(j, &cerr);
+    }
+out:
+    j->gen_ms = worker_mono_ms() - t0;
+    metrics_observe(w->m.gen_seconds, lv(j->engine), j->gen_ms / 1000.0);
+    caption_release(&cap);
+    return rc;
+}
+
+void worker_handle(struct worker_slot *slot, struct worker_job *wj)
+{
+    struct worker *w = slot->w;
+    struct job j;
+    struct meme_err err = {0};
+    jsMsgMetaData *meta = NULL;
+
+    memset(&j, 0, sizeof(j));
+    j.w = w;
+    j.slot = slot;
+    j.msg = wj->msg;
+    j.cache_state = "off";
+    j.delivered = 1;
+    j.t_start = worker_mono_ms();
+    proto_request_init(&j.req);
+    snprintf(j.engine, sizeof(j.engine), "%s", w->cfg.engine);
+
+    int rc = proto_request_parse(natsMsg_GetData(j.msg), (size_t)natsMsg_GetDataLength(j.msg),
+                                 &j.req, &err);
+    if (natsMsg_GetMetaData(&meta, j.msg) == NATS_OK) {
+        j.stored_ms = meta->Timestamp / 1000000;
+        j.queue_ms = worker_now_ms() - j.stored_ms;
+        if (j.queue_ms < 0)
+            j.queue_ms = 0;
+        j.delivered = meta->NumDelivered ? meta->NumDelivered : 1;
+        if (j.req.id_assigned)
+            stable_id(&j, meta->Stream ? meta->Stream : "", meta->Sequence.Stream);
+        jsMsgMetaData_Destroy(meta);
+    }
+    metrics_observe(w->m.queue_seconds, NULL, (double)j.queue_ms / 1000.0);
+    if (j.delivered > 1)
+        metrics_add(w->m.redeliveries, NULL, 1);
+    if (rc < 0) {
+        give_up(&j, &err);
+        goto out;
+    }
+    if (j.req.engine[0])
+        snprintf(j.engine, sizeof(j.engine), "%s", j.req.engine);
+    char why[256];
+    if (!worker_engine_available(w, j.engine, why, sizeof(why))) {
+        meme_err_set(&err, MEME_E_UNKNOWN_ENGINE, "%s", why);
+        give_up(&j, &err);
+        goto out;
+    }
+
+    /* A redelivery whose result is already stored: the worker before died
+     * between storing it and its ack. Send the stored answer again rather
+     * than make it again: the reply may never have left that worker. */
+    bool from_store = false;
+    if (j.delivered > 1 && w->results) {
+        struct results_meta rm;
+        uint8_t *data = NULL;
+        size_t len = 0;
+        if (results_get(w->results, j.req.id, &rm, &data, &len, NULL) == 0) {
+            char *safe = term_sanitize_dup(j.req.id);
+            log_info("msg=\"answering again from the stored result\" id=%s attempt=%llu", safe,
+                     (unsigned long long)j.delivered);
+            free(safe);
+            metrics_add(w->m.requests, lv("duplicate"), 1);
+            if (!rm.ok) {
+                free(data);
+                meme_err_set(&err, meme_code_from_name(rm.code), "%s", rm.message);
+                give_up(&j, &err);
+                goto out;
+            }
+            int fmt = image_sniff(data, len);
+            if (fmt >= 0) {
+                j.out.data = data;
+                j.out.len = len;
+                j.out.format = (enum image_format)fmt;
+                j.out.width = rm.width;
+                j.out.height = rm.height;
+                snprintf(j.out.template_name, sizeof(j.out.template_name), "%s", rm.template_name);
+                j.cache_state = "stored";
+                from_store = true;
+            } else {
+                free(data);
+            }
+        }
+    }
+
+    if (!from_store) {
+        rc = produce(&j, &err);
+        if (rc < 0) {
+            if (meme_code_is_transient(rc) && rc != MEME_E_SHUTTING_DOWN)
+                retry_later(&j, &err);
+            else if (rc == MEME_E_SHUTTING_DOWN) {
+                natsMsg_Nak(j.msg, NULL);
+                atomic_fetch_add(&w->retried, 1);
+                metrics_add(w->m.requests, lv("drained"), 1);
+            } else
+                give_up(&j, &err);
+            goto out;
+        }
+    }
+
+    double t_deliver = worker_mono_ms();
+    if (w->results && !from_store) {
+        struct results_meta rm;
+        fill_meta(&j, &rm);
+        rm.ok = true;
+        snprintf(rm.content_type, sizeof(rm.content_type), "%s", image_content_type(j.out.format));
+        rm.width = j.out.width;
+        rm.height = j.out.height;
+        rm.bytes = j.out.len;
+        snprintf(rm.template_name, sizeof(rm.template_name), "%s", j.out.template_name);
+        struct meme_err serr = {0};
+        int src = results_put(w->results, j.req.id, j.out.data, j.out.len, &rm, &serr);
+        if (src == MEME_E_BAD_REQUEST) {
+            log_debug("msg=\"result not stored\" error=\"%s\"", serr.msg);
+        } else if (src < 0) {
+            retry_later(&j, &serr);
+            goto out;
+        }
+    }
+    natsStatus s = reply_image(&j, &err);
+    if (s == NATS_MAX_PAYLOAD) {
+        give_up(&j, &err);
+        goto out;
+    }
+    if (s != NATS_OK) {
+        meme_err_set(&err, MEME_E_NATS, "the reply could not be sent: %s", natsStatus_GetText(s));
+        retry_later(&j, &err);
+        goto out;
+    }
+    /* The ack right after the reply: a worker killed between the two is the
+     * only way a client can get an answer twice. */
+    natsMsg_Ack(j.msg, NULL);
+    j.delivery_ms = worker_mono_ms() - t_deliver;
+    publish_event(&j, 0);
+    atomic_fetch_add(&w->done, 1);
+    metrics_add(w->m.requests, lv("done"), 1);
+    if (j.stored_ms)
+        metrics_observe(w->m.e2e_seconds, NULL, (double)(worker_now_ms() - j.stored_ms) / 1000.0);
+    if (w->cfg.verbose) {
+        char *safe = term_sanitize_dup(j.req.prompt);
+        char *sid = term_sanitize_dup(j.req.id);
+        log_info("msg=\"meme done\" id=%s engine=%s cache=%s size=%dx%d bytes=%zu template=%s "
+                 "queue_ms=%lld gen_ms=%.1f delivery_ms=%.1f attempt=%llu prompt=\"%s\"",
+                 sid, j.engine, j.cache_state, j.out.width, j.out.height, j.out.len,
+                 j.out.template_name, (long long)j.queue_ms, j.gen_ms, j.delivery_ms,
+                 (unsigned long long)j.delivered, safe);
+        free(safe);
+        free(sid);
+    }
+out:
+    engine_output_release(&j.out);
+    proto_request_release(&j.req);
+}
+
+bool worker_job_keepalive(struct engine_call *call)
+{
+    if (atomic_load(&call->w->abandon))
+        return false;
+    double now = worker_mono_ms();
+    if (now - call->last_progress_ms >= call->w->keepalive_ms) {
+        natsMsg_InProgress(call->msg, NULL);
+        call->last_progress_ms = now;
+    }
+    return true;
+}

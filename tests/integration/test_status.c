@@ -1,0 +1,637 @@
+/*
+ * memectl status, explain and watch against the fixture Kubernetes API
+ * server (TLS, bearer token) and a real nats-server -js holding requests
+ * in the MEMES stream: the exact figures of the recorded objects and of the
+ * queue, the text, wide and JSON forms, no cluster, no NATS, a missing CRD,
+ * a refused list, conflicts, explain's arithmetic, watch's live update
+ * through a Kubernetes watch, and a clean stop on Ctrl-C. Also checks that
+ * memectl itself does not link libcurl (it is loaded when first needed).
+ */
+#include "common.h"
+#include "fixtures/kube_fixture.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#define TOKEN  "status-token-81c2"
+#define QUEUED 7
+
+static struct harness_server nats;
+static char *scratch, *pki, *kubeconfig, *data;
+static struct kube_fixture *fx;
+
+static int setup(void **state)
+{
+    scratch = harness_tmpdir("status");
+    pki = xasprintf("%s/pki", scratch);
+    mkdir(pki, 0700);
+    if (kube_fixture_make_pki(pki) != 0)
+        return -1;
+    const char *root = getenv("MEME_SOURCE_DIR");
+    data = xasprintf("%s/tests/fixtures/kube", root ? root : ".");
+    struct kube_fixture_opts o = {.data_dir = data, .pki_dir = pki, .token = TOKEN};
+    fx = kube_fixture_start(&o);
+    if (!fx)
+        return -1;
+    kubeconfig = xasprintf("%s/kubeconfig", scratch);
+    if (kube_fixture_write_kubeconfig(fx, kubeconfig, NULL, "default", "    token: " TOKEN "\n"))
+        return -1;
+    if (harness_nats_start(&nats) != 0)
+        return -1;
+    /* QUEUED requests and no worker: pending QUEUED, lag QUEUED */
+    struct mq_conn mq;
+    struct mq_connect_opts co = {.url = nats.url, .name = "test"};
+    if (mq_connect(&mq, &co, NULL) != 0 || mq_ensure_stream(&mq, PROTO_STREAM, NULL) != 0 ||
+        mq_ensure_consumer(&mq, PROTO_STREAM, PROTO_CONSUMER, 60000, NULL) != 0)
+        return -1;
+    for (int i = 0; i < QUEUED; i++)
+        if (js_Publish(NULL, mq.js, "meme.request", "{\"prompt\":\"queued\"}", 19, NULL, NULL) !=
+            NATS_OK)
+            return -1;
+    mq_close(&mq);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    harness_stop(&nats);
+    kube_fixture_stop(fx);
+    free(kubeconfig);
+    free(data);
+    free(pki);
+    free(scratch);
+    return 0;
+}
+
+/* Runs memectl with env cleared of outside Kubernetes and NATS settings. */
+static int memectl(struct buf *out, struct buf *err, ...)
+{
+    char *argv[40];
+    int n = 0;
+    char *bin = harness_bin("memectl");
+    argv[n++] = bin;
+    va_list ap;
+    va_start(ap, err);
+    char *a;
+    while ((a = va_arg(ap, char *)) != NULL && n < 39)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    char *home = xasprintf("HOME=%s", scratch);
+    char *env[] = {
+        "NATS_URL", "KUBECONFIG", "MEMECTL_CONTEXT", "MEMECTL_NAMESPACE", "KUBERNETES_SERVICE_HOST",
+        home,       NULL};
+    int rc = harness_run(argv, env, out, err, 60000);
+    free(home);
+    free(bin);
+    buf_putc(out, 0);
+    buf_putc(err, 0);
+    out->len--;
+    err->len--;
+    if (err->len)
+        fprintf(stderr, "[memectl stderr] %s", (const char *)err->data);
+    return rc;
+}
+
+static json_t *status_json(const char *server, const char *extra)
+{
+    struct buf out = BUF_INIT, err = BUF_INIT;
+    int rc = extra ? memectl(&out, &err, "-s", server, "status", "--kubeconfig", kubeconfig, "-o",
+                             "json", extra, NULL)
+                   : memectl(&out, &err, "-s", server, "status", "--kubeconfig", kubeconfig, "-o",
+                             "json", NULL);
+    assert_int_equal(rc, 0);
+    json_error_t je;
+    json_t *j = json_loadb((const char *)out.data, out.len, 0, &je);
+    if (!j)
+        fprintf(stderr, "bad JSON: %s\n%s\n", je.text, (const char *)out.data);
+    assert_non_null(j);
+    buf_release(&out);
+    buf_release(&err);
+    return j;
+}
+
+static json_int_t jint(json_t *root, const char *path)
+{
+    json_t *v = root;
+    char *dup = xstrdup(path), *save = NULL;
+    for (char *p = strtok_r(dup, ".", &save); p && v; p = strtok_r(NULL, ".", &save)) {
+        if (*p >= '0' && *p <= '9')
+            v = json_array_get(v, (size_t)atoi(p));
+        else
+            v = json_object_get(v, p);
+    }
+    if (!json_is_integer(v))
+        fprintf(stderr, "no integer at %s\n", path);
+    free(dup);
+    assert_true(json_is_integer(v));
+    return json_integer_value(v);
+}
+
+static const char *jstr(json_t *root, const char *path)
+{
+    json_t *v = root;
+    char *dup = xstrdup(path), *save = NULL;
+    for (char *p = strtok_r(dup, ".", &save); p && v; p = strtok_r(NULL, ".", &save))
+        v = (*p >= '0' && *p <= '9') ? json_array_get(v, (size_t)atoi(p)) : json_object_get(v, p);
+    free(dup);
+    assert_true(json_is_string(v));
+    return json_string_value(v);
+}
+
+static void test_json_exact_figures(void **state)
+{
+    json_t *j = status_json(nats.url, NULL);
+    assert_true(json_is_true(json_object_get(json_object_get(j, "cluster"), "available")));
+    /* the gateway's HPA; KEDA's own HPA is shown with its ScaledObject */
+    assert_int_equal(json_array_size(json_object_get(j, "hpas")), 1);
+    assert_string_equal(jstr(j, "hpas.0.name"), "meme-generator-frontend-hpa");
+    assert_int_equal(jint(j, "hpas.0.currentReplicas"), 2);
+    assert_int_equal(jint(j, "hpas.0.desiredReplicas"), 3);
+    assert_int_equal(jint(j, "hpas.0.minReplicas"), 1);
+    assert_int_equal(jint(j, "hpas.0.maxReplicas"), 5);
+    assert_int_equal(jint(j, "hpas.0.target.pods.ready"), 2);
+    assert_int_equal(jint(j, "hpas.0.target.pods.desired"), 3);
+    assert_string_equal(jstr(j, "hpas.0.metrics.0.name"), "cpu");
+    assert_int_equal(jint(j, "hpas.0.metrics.0.currentUtilization"), 45);
+    assert_int_equal(jint(j, "hpas.0.metrics.0.targetUtilization"), 30);
+    assert_int_equal(jint(j, "hpas.0.metrics.1.currentUtilization"), 38);
+    assert_int_equal(jint(j, "hpas.0.metrics.1.targetUtilization"), 50);
+    /* the worker's ScaledObject joined with KEDA's HPA and the Deployment */
+    assert_int_equal(json_array_size(json_object_get(j, "scaledObjects")), 1);
+    assert_string_equal(jstr(j, "scaledObjects.0.name"), "meme-generator-backend-scaler");
+    assert_string_equal(jstr(j, "scaledObjects.0.hpa"), "keda-hpa-meme-generator-backend-scaler");
+    assert_int_equal(jint(j, "scaledObjects.0.currentReplicas"), 4);
+    assert_int_equal(jint(j, "scaledObjects.0.desiredReplicas"), 5);
+    assert_int_equal(jint(j, "scaledObjects.0.minReplicas"), 0);
+    assert_int_equal(jint(j, "scaledObjects.0.maxReplicas"), 10);
+    assert_int_equal(jint(j, "scaledObjects.0.target.pods.ready"), 4);
+    assert_int_equal(jint(j, "scaledObjects.0.target.pods.desired"), 5);
+    assert_true(json_is_true(
+        json_object_get(json_array_get(json_object_get(j, "scaledObjects"), 0), "active")));
+    assert_int_equal(jint(j, "scaledObjects.0.triggers.0.lag"), QUEUED);
+    assert_string_equal(jstr(j, "scaledObjects.0.triggers.0.lagSource"), "queue");
+    assert_int_equal(jint(j, "scaledObjects.0.triggers.0.lagThreshold"), 5);
+    assert_int_equal(jint(j, "scaledObjects.0.triggers.0.activationLagThreshold"), 0);
+    /* the Redis VPA against the StatefulSet's requests and the pod's usage */
+    assert_int_equal(json_array_size(json_object_get(j, "vpas")), 1);
+    assert_string_equal(jstr(j, "vpas.0.updateMode"), "Auto");
+    assert_int_equal(jint(j, "vpas.0.minReplicas"), 1);
+    assert_int_equal(jint(j, "vpas.0.containers.0.cpu.requestMillicores"), 100);
+    assert_int_equal(jint(j, "vpas.0.containers.0.cpu.targetMillicores"), 163);
+    assert_int_equal(jint(j, "vpas.0.containers.0.cpu.lowerBoundMillicores"), 50);
+    assert_int_equal(jint(j, "vpas.0.containers.0.cpu.upperBoundMillicores"), 1000);
+    assert_int_equal(jint(j, "vpas.0.containers.0.cpu.usageMillicores"), 143);
+    assert_int_equal(jint(j, "vpas.0.containers.0.memory.requestBytes"), 134217728);
+    assert_int_equal(jint(j, "vpas.0.containers.0.memory.targetBytes"), 272629760);
+    assert_int_equal(jint(j, "vpas.0.containers.0.memory.lowerBoundBytes"), 131072000);
+    assert_int_equal(jint(j, "vpas.0.containers.0.memory.upperBoundBytes"), 1073741824);
+    assert_int_equal(jint(j, "vpas.0.containers.0.memory.usageBytes"), 263192576);
+    /* the queue, as KEDA counts it */
+    assert_int_equal(jint(j, "queue.pending"), QUEUED);
+    assert_int_equal(jint(j, "queue.ackPending"), 0);
+    assert_int_equal(jint(j, "queue.lag"), QUEUED);
+    assert_int_equal(jint(j, "queue.waiting"), 0);
+    assert_int_equal(json_array_size(json_object_get(j, "conflicts")), 0);
+    /* no token anywhere in the output */
+    char *s = json_dumps(j, 0);
+    assert_null(strstr(s, TOKEN));
+    free(s);
+    json_decref(j);
+}
+
+static void test_text_and_wide(void **state)
+{
+    struct buf out = BUF_INIT, err = BUF_INIT;
+    assert_int_equal(
+        memectl(&out, &err, "-s", nats.url, "status", "--kubeconfig", kubeconfig, NULL), 0);
+    const char *o = (const char *)out.data;
+    assert_non_null(strstr(o, "HPA meme-generator/meme-generator-frontend-hpa -> Deployment "
+                              "meme-generator-frontend"));
+    assert_non_null(strstr(o, "2 current, 3 desired (min 1, max 5); pods 2/3 ready"));
+    assert_non_null(strstr(o, "45% of request"));
+    assert_non_null(strstr(o, "ratio 1.50"));
+    assert_non_null(strstr(o, "KEDA meme-generator/meme-generator-backend-scaler"));
+    assert_non_null(strstr(o, "4 current, 5 desired (min 0, max 10); pods 4/5 ready"));
+    assert_non_null(strstr(o, "ready, active, not paused, no fallback"));
+    assert_non_null(strstr(o, "7 (queue) vs lagThreshold 5; active when lag > 0"));
+    assert_non_null(strstr(o, "VPA cache/redis-vpa -> StatefulSet redis"));
+    assert_non_null(strstr(o, "request 100m    target 163m    range 50m..1  usage 143m"));
+    assert_non_null(strstr(o, "request 128Mi   target 260Mi   range 125Mi..1Gi  usage 251Mi"));
+    assert_non_null(strstr(o, "7 = 7 pending + 0 ack pending"));
+    assert_null(strstr(o, "chaos")); /* not in the stack's namespaces */
+    assert_null(strstr(o, "pod        "));
+    buf_release(&out);
+    buf_release(&err);
+    assert_int_equal(memectl(&out, &err, "-s", nats.url, "status", "--kubeconfig", kubeconfig, "-o",
+                             "wide", "-n", "cache", NULL),
+                     0);
+    o = (const char *)out.data;
+    assert_non_null(strstr(o, "namespace cache\n"));
+    assert_non_null(strstr(o, "pod        redis-0"));
+    assert_non_null(strstr(o, "RecommendationProvided True"));
+    assert_null(strstr(o, "HPA meme-generator"));
+    buf_release(&out);
+    buf_release(&err);
+}
+
+static void test_all_namespaces_conflicts(void **state)
+{
+    json_t *j = status_json(nats.url, "-A");
+    assert_string_equal(jstr(j, "cluster.namespaces"), "*");
+    assert_int_equal(json_array_size(json_object_get(j, "hpas")), 2);
+    assert_int_equal(json_array_size(json_object_get(j, "scaledObjects")), 2);
+    assert_int_equal(json_array_size(json_object_get(j, "vpas")), 2);
+    json_t *c = json_object_get(j, "conflicts");
+    assert_int_equal(json_array_size(c), 2);
+    assert_non_null(strstr(json_string_value(json_array_get(c, 0)), "chaos-app"));
+    json_decref(j);
+    struct buf out = BUF_INIT, err = BUF_INIT;
+    assert_int_equal(memectl(&out, &err, "-s", nats.url, "status", "--kubeconfig", kubeconfig,
+                             "--all-namespaces", NULL),
+                     0);
+    assert_non_null(strstr((const char *)out.data, "warning: autoscalers in conflict:"));
+    assert_non_null(strstr((const char *)out.data, "NOT READY"));
+    buf_release(&out);
+    buf_release(&err);
+}
+
+static void test_no_cluster_shows_queue(void **state)
+{
+    struct buf out = BUF_INIT, err = BUF_INIT;
+    /* HOME is the scratch directory: no ~/.kube/config, no KUBECONFIG */
+    assert_int_equal(memectl(&out, &err, "-s", nats.url, "status", NULL), 0);
+    const char *o = (const char *)out.data;
+    assert_non_null(strstr(o, "No cluster: no cluster configured"));
+    assert_non_null(strstr(o, "7 = 7 pending + 0 ack pending"));
+    buf_release(&out);
+    buf_release(&err);
+    assert_int_equal(memectl(&out, &err, "-s", nats.url, "status", "-o", "json", NULL), 0);
+    json_t *j = json_loadb((const char *)out.data, out.len, 0, NULL);
+    assert_non_null(j);
+    assert_true(json_is_false(json_object_get(json_object_get(j, "cluster"), "available")));
+    assert_int_equal(jint(j, "queue.lag"), QUEUED);
+    json_decref(j);
+    buf_release(&out);
+    buf_release(&err);
+    /* a cluster that is not there: said plainly, queue still shown */
+    char *dead = xasprintf("%s/dead.yaml", scratch);
+    FILE *f = fopen(dead, "w");
+    fprintf(f,
+            "current-context: d\nclusters:\n- name: d\n  cluster: {server: "
+            "'https://127.0.0.1:%d', insecure-skip-tls-verify: true}\n"
+            "contexts:\n- name: d\n  context: {cluster: d}\n",
+            harness_free_port());
+    fclose(f);
+    assert_int_equal(memectl(&out, &err, "-s", nats.url, "status", "--kubeconfig", dead, NULL), 0);
+    assert_non_null(strstr((const char *)out.data, "No cluster: cannot reach the API server"));
+    assert_non_null(strstr((const char *)out.data, "7 = 7 pending"));
+    buf_release(&out);
+    buf_release(&err);
+    free(dead);
+}
+
+static void test_no_nats_shows_cluster(void **state)
+{
+    char *url = xasprintf("nats://127.0.0.1:%d", harness_free_port());
+    struct buf out = BUF_INIT, err = BUF_INIT;
+    assert_int_equal(memectl(&out, &err, "-s", url, "status", "--kubeconfig", kubeconfig, NULL), 0);
+    const char *o = (const char *)out.data;
+    assert_non_null(strstr(o, "no queue: cannot reach NATS"));
+    assert_non_null(strstr(o, "2 current, 3 desired"));
+    /* without the queue, lag comes from KEDA's HPA metric: 5750m x 4 */
+    assert_non_null(strstr(o, "23 (HPA metric) vs lagThreshold 5"));
+    buf_release(&out);
+    buf_release(&err);
+    /* neither: a failure */
+    char *home_cfg = xasprintf("%s/none.yaml", scratch);
+    int rc = memectl(&out, &err, "-s", url, "status", "--kubeconfig", home_cfg, NULL);
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr((const char *)out.data, "cannot open kubeconfig"));
+    buf_release(&out);
+    buf_release(&err);
+    free(home_cfg);
+    free(url);
+}
+
+static void test_missing_crd_and_forbidden(void **state)
+{
+    struct kube_fixture_opts o = {.data_dir = data,
+                                  .pki_dir = pki,
+                                  .token = TOKEN,
+                                  .missing_group = "keda.sh",
+                                  .forbidden_resource = "verticalpodautoscalers"};
+    struct kube_fixture *fx2 = kube_fixture_start(&o);
+    assert_non_null(fx2);
+    char *cfg = xasprintf("%s/fx2.yaml", scratch);
+    assert_int_equal(kube_fixture_write_kubeconfig(fx2, cfg, NULL, NULL, "    token: " TOKEN "\n"),
+                     0);
+    struct buf out = BUF_INIT, err = BUF_INIT;
+    assert_int_equal(memectl(&out, &err, "-s", nats.url, "status", "--kubeconfig", cfg, NULL), 0);
+    const char *s = (const char *)out.data;
+    assert_non_null(strstr(s, "2 current, 3 desired"));
+    assert_non_null(strstr(s, "note: the cluster serves no KEDA ScaledObjects (is KEDA "
+                              "installed?)"));
+    assert_non_null(strstr(s, "note: forbidden: verticalpodautoscalers.autoscaling.k8s.io is "
+                              "forbidden: User \"fixture-token\" cannot list resource "
+                              "\"verticalpodautoscalers\""));
+    buf_release(&out);
+    buf_release(&err);
+    assert_int_equal(memectl(&out, &err, "explain", "--kubeconfig", cfg, "scaledobject",
+                             "meme-generator-backend-scaler", NULL),
+                     1);
+    assert_non_null(strstr((const char *)err.data, "CRD installed"));
+    buf_release(&out);
+    buf_release(&err);
+    kube_fixture_stop(fx2);
+    free(cfg);
+}
+
+static void test_explain(void **state)
+{
+    struct buf out = BUF_INIT, err = BUF_INIT;
+    assert_int_equal(memectl(&out, &err, "-s", nats.url, "explain", "--kubeconfig", kubeconfig,
+                             "hpa", "meme-generator-frontend-hpa", NULL),
+                     0);
+    const char *o = (const char *)out.data;
+    assert_non_null(strstr(o, "45% of request / 30% = 1.500  ceil(1.500 x 2) = 3  <- highest"));
+    assert_non_null(strstr(o, "38% of request / 50% = 0.760  ceil(0.760 x 2) = 2"));
+    assert_non_null(strstr(o, "max over metrics: 3"));
+    assert_non_null(strstr(o, "Percent 100 per 15s; limit 4"));
+    assert_non_null(strstr(o, "=> 3 replicas (DesiredWithinRange"));
+    assert_non_null(strstr(o, "the controller reports 3: the same"));
+    buf_release(&out);
+    buf_release(&err);
+
+    assert_int_equal(memectl(&out, &err, "-s", nats.url, "explain", "--kubeconfig", kubeconfig,
+                             "scaledobject", "meme-generator-backend-scaler", NULL),
+                     0);
+    o = (const char *)out.data;
+    assert_non_null(strstr(o, "lag = num_pending + num_ack_pending = 7 + 0 = 7"));
+    assert_non_null(strstr(o, "activation: 7 > activationLagThreshold 0 -> active"));
+    assert_non_null(strstr(o, "ceil(lag / lagThreshold) = ceil(7 / 5) = 2"));
+    assert_non_null(strstr(o, "=> 2 replicas"));
+    assert_non_null(strstr(o, "5.75 per pod / 5 = 1.150  ceil(1.150 x 4) = 5"));
+    buf_release(&out);
+    buf_release(&err);
+
+    assert_int_equal(
+        memectl(&out, &err, "explain", "--kubeconfig", kubeconfig, "vpa", "redis-vpa", NULL), 0);
+    o = (const char *)out.data;
+    assert_non_null(strstr(o, "updateMode Auto, updatePolicy.minReplicas 1"));
+    assert_non_null(strstr(o, "request 100m    target 163m    bounds 50m..1 -> within bounds"));
+    assert_non_null(strstr(o, "the updater can act"));
+    buf_release(&out);
+    buf_release(&err);
+
+    assert_int_equal(memectl(&out, &err, "explain", "--kubeconfig", kubeconfig, "-n", "meme-chaos",
+                             "vpa", "chaos-vpa", NULL),
+                     0);
+    o = (const char *)out.data;
+    assert_non_null(strstr(o, "outside bounds: would be updated"));
+    assert_non_null(strstr(o, "warning: VPA meme-chaos/chaos-vpa (updateMode Auto) resizes cpu"));
+    assert_non_null(strstr(o, "warning: HPA meme-chaos/chaos-hpa and ScaledObject"));
+    buf_release(&out);
+    buf_release(&err);
+
+    assert_int_equal(memectl(&out, &err, "explain", "--kubeconfig", kubeconfig, "-n", "meme-chaos",
+                             "scaledobject", "chaos-scaler", NULL),
+                     0);
+    assert_non_null(strstr((const char *)out.data, "a single message never wakes a worker"));
+    buf_release(&out);
+    buf_release(&err);
+
+    assert_int_equal(
+        memectl(&out, &err, "explain", "--kubeconfig", kubeconfig, "hpa", "nope", NULL), 1);
+    assert_non_null(strstr((const char *)err.data, "no horizontalpodautoscalers \"nope\""));
+    buf_release(&out);
+    buf_release(&err);
+    assert_int_equal(
+        memectl(&out, &err, "explain", "--kubeconfig", kubeconfig, "deploy", "x", NULL), 2);
+    buf_release(&out);
+    buf_release(&err);
+}
+
+struct log_wait {
+    const char *path;
+    const char *needle;
+    int occurrences;
+};
+
+static bool log_has(void *arg)
+{
+    struct log_wait *w = arg;
+    FILE *f = fopen(w->path, "r");
+    if (!f)
+        return false;
+    static char text[1 << 20];
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = 0;
+    int count = 0;
+    for (const char *p = text; (p = strstr(p, w->needle)) != NULL; p++)
+        count++;
+    return count >= w->occurrences;
+}
+
+static bool exited(void *arg)
+{
+    pid_t pid = *(pid_t *)arg;
+    char path[64], stat[256];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return true;
+    size_t n = fread(stat, 1, sizeof(stat) - 1, f);
+    fclose(f);
+    stat[n] = 0;
+    const char *rp = strrchr(stat, ')');
+    return rp && rp[1] == ' ' && rp[2] == 'Z';
+}
+
+static void test_watch_updates_and_stops(void **state)
+{
+    char *log = xasprintf("%s/watch.log", scratch);
+    char *bin = harness_bin("memectl");
+    char *argv[] = {bin,        "-s",         nats.url, "watch", "--kubeconfig",
+                    kubeconfig, "--interval", "2",      NULL};
+    char *home = xasprintf("HOME=%s", scratch);
+    char *env[] = {"NATS_URL", "KUBECONFIG", home, NULL};
+    pid_t pid = harness_spawn(argv, env, log);
+    assert_true(pid > 0);
+    struct log_wait w = {log, "2 current, 3 desired", 1};
+    assert_true(harness_wait_for(log_has, &w, 20000));
+    struct log_wait spark = {log, "lag      \u2588", 1};
+    assert_true(harness_wait_for(log_has, &spark, 20000));
+    /* the controller scales: the watch brings the change without waiting for a poll */
+    json_t *h = json_deep_copy(kube_fixture_get(fx, "horizontalpodautoscalers", "meme-generator",
+                                                "meme-generator-frontend-hpa"));
+    assert_non_null(h);
+    json_t *st = json_object_get(h, "status");
+    json_object_set_new(st, "currentReplicas", json_integer(3));
+    json_object_set_new(st, "desiredReplicas", json_integer(4));
+    assert_int_equal(kube_fixture_put(fx, h), 0);
+    json_decref(h);
+    struct log_wait w2 = {log, "3 current, 4 desired", 1};
+    assert_true(harness_wait_for(log_has, &w2, 20000));
+    /* Ctrl-C: a clean exit, status 0 */
+    kill(pid, SIGINT);
+    assert_true(harness_wait_for(exited, &pid, 10000));
+    int status = harness_kill(pid, 1000);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    free(home);
+    free(bin);
+    free(log);
+}
+
+static bool gone_seen(void *arg)
+{
+    return kube_fixture_gone_count(arg) > 0;
+}
+
+static void test_watch_lists_again_after_gone(void **state)
+{
+    /* watches end every second; after compaction the reconnect gets 410 */
+    struct kube_fixture_opts o = {
+        .data_dir = data, .pki_dir = pki, .token = TOKEN, .max_watch_s = 1};
+    struct kube_fixture *fx2 = kube_fixture_start(&o);
+    assert_non_null(fx2);
+    char *cfg = xasprintf("%s/gone.yaml", scratch);
+    assert_int_equal(kube_fixture_write_kubeconfig(fx2, cfg, NULL, NULL, "    token: " TOKEN "\n"),
+                     0);
+    char *log = xasprintf("%s/watch-gone.log", scratch);
+    char *bin = harness_bin("memectl");
+    char *argv[] = {bin, "-s", nats.url, "watch", "--kubeconfig", cfg, "-n", "cache", NULL};
+    char *home = xasprintf("HOME=%s", scratch);
+    char *env[] = {"NATS_URL", "KUBECONFIG", home, NULL};
+    pid_t pid = harness_spawn(argv, env, log);
+    assert_true(pid > 0);
+    struct log_wait w = {log, "policy     updateMode Auto, minReplicas 1", 1};
+    assert_true(harness_wait_for(log_has, &w, 20000));
+    /* a change the watch does not see (another namespace), then compaction:
+     * the watch's version is now too old */
+    json_t *other = json_deep_copy(
+        kube_fixture_get(fx2, "horizontalpodautoscalers", "meme-chaos", "chaos-hpa"));
+    assert_non_null(other);
+    assert_int_equal(kube_fixture_put(fx2, other), 0);
+    json_decref(other);
+    kube_fixture_compact(fx2);
+    assert_true(harness_wait_for(gone_seen, fx2, 20000));
+    /* listed again and watching from the new version: the change shows */
+    json_t *v =
+        json_deep_copy(kube_fixture_get(fx2, "verticalpodautoscalers", "cache", "redis-vpa"));
+    assert_non_null(v);
+    json_object_set_new(json_object_get(json_object_get(v, "spec"), "updatePolicy"), "updateMode",
+                        json_string("Initial"));
+    assert_int_equal(kube_fixture_put(fx2, v), 0);
+    json_decref(v);
+    struct log_wait w2 = {log, "policy     updateMode Initial", 1};
+    assert_true(harness_wait_for(log_has, &w2, 20000));
+    int status = harness_kill(pid, 5000);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    kube_fixture_stop(fx2);
+    free(home);
+    free(bin);
+    free(log);
+    free(cfg);
+}
+
+static void test_watch_count_and_usage(void **state)
+{
+    struct buf out = BUF_INIT, err = BUF_INIT;
+    assert_int_equal(memectl(&out, &err, "-s", nats.url, "watch", "--kubeconfig", kubeconfig,
+                             "--count", "1", "-n", "cache", NULL),
+                     0);
+    assert_non_null(strstr((const char *)out.data, "VPA cache/redis-vpa"));
+    assert_non_null(strstr((const char *)out.data, "history (last 1 samples)"));
+    buf_release(&out);
+    buf_release(&err);
+    assert_int_equal(memectl(&out, &err, "watch", "--interval", "1", NULL), 2);
+    assert_non_null(strstr((const char *)err.data, "from 2 to 3600"));
+    buf_release(&out);
+    buf_release(&err);
+    assert_int_equal(memectl(&out, &err, "watch", "-o", "json", NULL), 2);
+    buf_release(&out);
+    buf_release(&err);
+    assert_int_equal(memectl(&out, &err, "status", "-A", "-n", "x", NULL), 2);
+    buf_release(&out);
+    buf_release(&err);
+}
+
+static void test_without_libcurl(void **state)
+{
+    /* A libcurl.so.4 that cannot be loaded: the cluster part says so, the
+     * queue still shows. */
+    char *libdir = xasprintf("%s/nolib", scratch);
+    mkdir(libdir, 0700);
+    char *fake = xasprintf("%s/libcurl.so.4", libdir);
+    FILE *f = fopen(fake, "w");
+    fputs("not a library\n", f);
+    fclose(f);
+    char *bin = harness_bin("memectl");
+    char *argv[] = {bin, "-s", nats.url, "status", "--kubeconfig", kubeconfig, NULL};
+    char *ld = xasprintf("LD_LIBRARY_PATH=%s", libdir);
+    char *home = xasprintf("HOME=%s", scratch);
+    char *env[] = {"NATS_URL", "KUBECONFIG", ld, home, NULL};
+    struct buf out = BUF_INIT, err = BUF_INIT;
+    assert_int_equal(harness_run(argv, env, &out, &err, 60000), 0);
+    buf_putc(&out, 0);
+    assert_non_null(strstr((const char *)out.data, "No cluster: cannot load libcurl.so.4"));
+    assert_non_null(strstr((const char *)out.data, "7 = 7 pending"));
+    buf_release(&out);
+    buf_release(&err);
+    free(home);
+    free(ld);
+    free(bin);
+    free(fake);
+    free(libdir);
+}
+
+static void test_memectl_does_not_link_libcurl(void **state)
+{
+    char *bin = harness_bin("memectl");
+    char *argv[] = {"readelf", "-d", bin, NULL};
+    struct buf out = BUF_INIT, err = BUF_INIT;
+    int rc = harness_run(argv, NULL, &out, &err, 20000);
+    if (rc == 127 || rc < 0) {
+        free(bin);
+        buf_release(&out);
+        buf_release(&err);
+        skip();
+    }
+    assert_int_equal(rc, 0);
+    buf_putc(&out, 0);
+    assert_non_null(strstr((const char *)out.data, "libjansson"));
+    assert_null(strstr((const char *)out.data, "libcurl"));
+    buf_release(&out);
+    buf_release(&err);
+    free(bin);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_exact_figures),
+        cmocka_unit_test(test_text_and_wide),
+        cmocka_unit_test(test_all_namespaces_conflicts),
+        cmocka_unit_test(test_no_cluster_shows_queue),
+        cmocka_unit_test(test_no_nats_shows_cluster),
+        cmocka_unit_test(test_missing_crd_and_forbidden),
+        cmocka_unit_test(test_explain),
+        cmocka_unit_test(test_watch_updates_and_stops),
+        cmocka_unit_test(test_watch_lists_again_after_gone),
+        cmocka_unit_test(test_watch_count_and_usage),
+        cmocka_unit_test(test_without_libcurl),
+        cmocka_unit_test(test_memectl_does_not_link_libcurl),
+    };
+    return harness_finish(cmocka_run_group_tests(tests, setup, teardown));
+}
