@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -27,6 +29,7 @@
 
 #include "buf.h"
 #include "caption.h"
+#include "fixtures/kube_fixture.h"
 #include "harness.h"
 #include "image.h"
 #include "mq.h"
@@ -781,19 +784,115 @@ static bool idle_cost(const char *cmd, int seconds, double *cpu_pct, long *rss_k
     return ok;
 }
 
+/* Peak resident KiB of one run of argv. */
+static long peak_rss_of(char *const argv[])
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        FILE *o = freopen("/dev/null", "w", stdout);
+        FILE *e = freopen("/dev/null", "w", stderr);
+        (void)o;
+        (void)e;
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    int st;
+    struct rusage ru;
+    if (pid < 0 || wait4(pid, &st, 0, &ru) < 0)
+        return -1;
+    return ru.ru_maxrss;
+}
+
+static struct kube_fixture *fixture;
+static char *fixture_kubeconfig;
+
+/* The Kubernetes API fixture (recorded objects over TLS), for status vs kubectl. */
+static bool start_fixture(void)
+{
+    char *pki = xasprintf("%s/pki", scratch);
+    mkdir(pki, 0700);
+    const char *src = getenv("MEME_SOURCE_DIR");
+    char *data = xasprintf("%s/tests/fixtures/kube", src && *src ? src : ".");
+    struct kube_fixture_opts o = {.data_dir = data, .pki_dir = pki, .token = "bench-token"};
+    if (kube_fixture_make_pki(pki) == 0)
+        fixture = kube_fixture_start(&o);
+    free(pki);
+    free(data);
+    if (!fixture)
+        return false;
+    fixture_kubeconfig = xasprintf("%s/kubeconfig", scratch);
+    return kube_fixture_write_kubeconfig(fixture, fixture_kubeconfig, NULL, NULL,
+                                         "    token: bench-token\n") == 0;
+}
+
+static void bench_status(const struct harness_server *nats)
+{
+    row("## `memectl status` vs kubectl\n");
+    if (!fixture) {
+        row("The fixture API server did not start; no figures.\n");
+        return;
+    }
+    row("Against the fixture API server (the recorded HPA, ScaledObject, VPA, Deployment, "
+        "StatefulSet and Pod objects over TLS with a bearer token), median of %d runs, process "
+        "start to exit. memectl also reads the queue from NATS and joins the objects; kubectl "
+        "only prints them.\n",
+        runs * 3);
+    row("| command | time | vs memectl |");
+    row("| --- | --- | --- |");
+    char *bin = harness_bin("memectl");
+    char *argv[] = {bin,    "-s",           (char *)nats->url,  "status", "-o",
+                    "json", "--kubeconfig", fixture_kubeconfig, NULL};
+    double ours = median_process(argv, runs * 3, NULL);
+    char a[32];
+    row("| `memectl status -o json` (4 namespaces, with the queue) | %s | 1 |",
+        cell(a, 32, ours, "ms", 1));
+    if (have("kubectl")) {
+        char *k1[] = {"kubectl",
+                      "--kubeconfig",
+                      fixture_kubeconfig,
+                      "get",
+                      "hpa,scaledobject,vpa",
+                      "-A",
+                      "-o",
+                      "json",
+                      NULL};
+        double t1 = median_process(k1, runs * 3, NULL);
+        char *k2[] = {"kubectl",
+                      "--kubeconfig",
+                      fixture_kubeconfig,
+                      "get",
+                      "hpa,scaledobject,vpa,deploy,sts,pods",
+                      "-A",
+                      "-o",
+                      "json",
+                      NULL};
+        double t2 = median_process(k2, runs * 3, NULL);
+        row("| `kubectl get hpa,scaledobject,vpa -A -o json` | %s | %.1fx |",
+            cell(a, 32, t1, "ms", 1), t1 / ours);
+        row("| `kubectl get hpa,scaledobject,vpa,deploy,sts,pods -A -o json` (what status joins) "
+            "| %s | %.1fx |",
+            cell(a, 32, t2, "ms", 1), t2 / ours);
+    } else {
+        row("| kubectl | not installed | |");
+    }
+    row("%s", "");
+    free(bin);
+}
+
 static void bench_tui_idle(const struct harness_server *nats)
 {
     if (!have("tmux"))
         return;
     pid_t w = start_worker(nats->url, NULL, "idle");
     char *bin = harness_bin("memectl");
-    char *cmd = xasprintf("env LANG=C.UTF-8 TERM=xterm-256color KUBECONFIG=/nonexistent '%s' "
+    char *cmd = xasprintf("env LANG=C.UTF-8 TERM=xterm-256color KUBECONFIG='%s' '%s' "
                           "-s '%s' tui",
-                          bin, nats->url);
+                          fixture_kubeconfig ? fixture_kubeconfig : "/nonexistent", bin, nats->url);
     row("## Dashboard idle cost\n");
-    row("`memectl tui` in a 120x40 tmux window with one worker heartbeating and nothing "
-        "else happening, measured over 10 s after start-up (CPU share of one core, resident "
-        "memory).\n");
+    row("`memectl tui` in a 120x40 tmux window with one worker heartbeating, the fixture API "
+        "server as its cluster and nothing else happening, measured over 10 s after start-up "
+        "(CPU share of one core, its own and its children's; resident memory). Beside it, "
+        "`watch -n2 kubectl get hpa` doing a smaller job on the same server.\n");
     row("| program | CPU | RSS |");
     row("| --- | --- | --- |");
     double cpu;
@@ -802,8 +901,17 @@ static void bench_tui_idle(const struct harness_server *nats)
         row("| `memectl tui` | %.2f %% | %.1f MiB |", cpu, rss / 1024.0);
     else
         row("| `memectl tui` | failed | |");
-    if (have("kubectl") && have("watch"))
-        row("| `watch -n2 kubectl get hpa` | needs a cluster or the fixture API server | |");
+    if (have("kubectl") && have("watch") && fixture_kubeconfig) {
+        char *wcmd =
+            xasprintf("env KUBECONFIG='%s' watch -n2 kubectl get hpa -A", fixture_kubeconfig);
+        char *k[] = {"kubectl", "--kubeconfig", fixture_kubeconfig, "get", "hpa", "-A", NULL};
+        long kube_rss = peak_rss_of(k);
+        if (idle_cost(wcmd, 10, &cpu, &rss))
+            row("| `watch -n2 kubectl get hpa` | %.2f %% | %.1f MiB (watch) + %.1f MiB (each "
+                "kubectl) |",
+                cpu, rss / 1024.0, kube_rss / 1024.0);
+        free(wcmd);
+    }
     row("%s", "");
     free(cmd);
     free(bin);
@@ -874,7 +982,12 @@ int main(int argc, char **argv)
     bench_round_trip(&nats, have_redis ? &redis : NULL);
     bench_throughput(&nats, quick);
     bench_sixel();
+    start_fixture();
+    bench_status(&nats);
     bench_tui_idle(&nats);
+    if (fixture)
+        kube_fixture_stop(fixture);
+    free(fixture_kubeconfig);
     harness_stop(&nats);
     if (have_redis)
         harness_stop(&redis);

@@ -44,7 +44,8 @@ enum {
     }
 #define OPT_CONTEXT                                                                                \
     {                                                                                              \
-        ST_CONTEXT, 0, "context", "NAME", "kubeconfig context (default its current-context)", NULL \
+        ST_CONTEXT, 0, "context", "NAME", "kubeconfig context (default its current-context)",      \
+            "@contexts"                                                                            \
     }
 #define OPT_QUEUE                                                                                  \
     {ST_STREAM, 0, "stream", "NAME", "JetStream stream (default MEMES)", NULL},                    \
@@ -56,7 +57,7 @@ const struct opt_spec status_opts[] = {
     OPT_KUBECONFIG,
     OPT_CONTEXT,
     {ST_NAMESPACE, 'n', "namespace", "NS",
-     "look in NS (repeatable; default the stack's namespaces)", NULL},
+     "look in NS (repeatable; default the stack's namespaces)", "@namespaces"},
     {ST_ALL, 'A', "all-namespaces", NULL, "look in every namespace", NULL},
     {ST_OUTPUT, 'o', "output", "FORMAT", "text, wide or json", "text wide json"},
     OPT_QUEUE,
@@ -67,7 +68,7 @@ const struct opt_spec watch_opts[] = {
     OPT_KUBECONFIG,
     OPT_CONTEXT,
     {ST_NAMESPACE, 'n', "namespace", "NS",
-     "look in NS (repeatable; default the stack's namespaces)", NULL},
+     "look in NS (repeatable; default the stack's namespaces)", "@namespaces"},
     {ST_ALL, 'A', "all-namespaces", NULL, "look in every namespace", NULL},
     {ST_OUTPUT, 'o', "output", "FORMAT", "text or wide", "text wide"},
     {ST_INTERVAL, 0, "interval", "SECONDS",
@@ -81,7 +82,7 @@ const struct opt_spec explain_opts[] = {
     OPT_KUBECONFIG,
     OPT_CONTEXT,
     {ST_NAMESPACE, 'n', "namespace", "NS",
-     "the scaler's namespace (default: found in the stack's namespaces)", NULL},
+     "the scaler's namespace (default: found in the stack's namespaces)", "@namespaces"},
     OPT_QUEUE,
     {0, 0, NULL, NULL, NULL, NULL},
 };

@@ -9,11 +9,13 @@
  * a single line ":file" asks the shell to complete file names.
  */
 #include "cli.h"
+#include "kube_status.h"
 #include "render.h"
 #include "xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <yaml.h>
 
 /* Global options: name, takes a value, help. */
 static const struct {
@@ -53,6 +55,68 @@ static void emit(const char *cur, const char *cand, const char *help)
         printf("%s\n", cand);
 }
 
+/* The value of key in a YAML mapping node, or NULL. */
+static yaml_node_t *map_get(yaml_document_t *doc, yaml_node_t *map, const char *key)
+{
+    if (!map || map->type != YAML_MAPPING_NODE)
+        return NULL;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = yaml_document_get_node(doc, p->key);
+        if (k && k->type == YAML_SCALAR_NODE && strcmp((char *)k->data.scalar.value, key) == 0)
+            return yaml_document_get_node(doc, p->value);
+    }
+    return NULL;
+}
+
+/* Emits the context names (want_ns false) or their namespaces (true) of one
+ * kubeconfig file; a file that cannot be read or parsed offers nothing. */
+static void kubeconfig_names(const char *path, bool want_ns, const char *cur)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return;
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_file(&parser, f);
+    if (yaml_parser_load(&parser, &doc)) {
+        yaml_node_t *ctxs = map_get(&doc, yaml_document_get_root_node(&doc), "contexts");
+        if (ctxs && ctxs->type == YAML_SEQUENCE_NODE)
+            for (yaml_node_item_t *it = ctxs->data.sequence.items.start;
+                 it < ctxs->data.sequence.items.top; it++) {
+                yaml_node_t *c = yaml_document_get_node(&doc, *it);
+                yaml_node_t *v = want_ns ? map_get(&doc, map_get(&doc, c, "context"), "namespace")
+                                         : map_get(&doc, c, "name");
+                if (v && v->type == YAML_SCALAR_NODE)
+                    emit(cur, (char *)v->data.scalar.value, NULL);
+            }
+        yaml_document_delete(&doc);
+    }
+    yaml_parser_delete(&parser);
+    fclose(f);
+}
+
+/* Kube contexts or namespaces from $KUBECONFIG (a ':' list) or ~/.kube/config. */
+static void kube_names(bool want_ns, const char *cur)
+{
+    const char *env = getenv("KUBECONFIG");
+    if (env && *env) {
+        char *list = xstrdup(env);
+        for (char *save = NULL, *p = strtok_r(list, ":", &save); p; p = strtok_r(NULL, ":", &save))
+            kubeconfig_names(p, want_ns, cur);
+        free(list);
+    } else {
+        const char *home = getenv("HOME");
+        char *p = xasprintf("%s/.kube/config", home ? home : ".");
+        kubeconfig_names(p, want_ns, cur);
+        free(p);
+    }
+    if (want_ns)
+        for (int i = 0; i < KUBE_STATUS_DEFAULT_NS_COUNT; i++)
+            emit(cur, kube_status_default_namespaces[i], "a namespace the stack uses");
+}
+
 /* Values named by a marker in an option's value list ("@templates"). */
 static void emit_dynamic(const char *marker, const char *cur)
 {
@@ -68,6 +132,10 @@ static void emit_dynamic(const char *marker, const char *cur)
         renderer_free(r);
     } else if (strcmp(marker, "@file") == 0) {
         puts(":file");
+    } else if (strcmp(marker, "@contexts") == 0) {
+        kube_names(false, cur);
+    } else if (strcmp(marker, "@namespaces") == 0) {
+        kube_names(true, cur);
     }
     /* Other markers name values this build cannot list: nothing to offer. */
 }

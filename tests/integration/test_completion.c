@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 static char *path_env; /* "PATH=<build dir>:$PATH" */
+static char *kube_env; /* "KUBECONFIG=<a kubeconfig with two contexts>" */
 static char *src_dir;
 
 static char *source_path(const char *rel)
@@ -41,7 +42,7 @@ static bool have_shell(const char *name)
 static char *run_shell(const char *shell, const char *script)
 {
     char *argv[] = {(char *)shell, "-c", (char *)script, NULL};
-    char *env[] = {path_env, "HOME=/tmp", "XDG_CONFIG_HOME=/tmp/memectl-no-config", NULL};
+    char *env[] = {path_env, kube_env, "HOME=/tmp", "XDG_CONFIG_HOME=/tmp/memectl-no-config", NULL};
     struct buf o = BUF_INIT, e = BUF_INIT;
     int rc = harness_run(argv, env, &o, &e, 20000);
     if (rc != 0)
@@ -77,6 +78,10 @@ static const struct case_ cases[] = {
     {"memectl bench --burst ", "spike", NULL},
     {"memectl help ", "bench", NULL},
     {"memectl completion ", "fish", NULL},
+    /* Live values from the kubeconfig. */
+    {"memectl status --context kind-", "kind-memes", "prod-eu"},
+    {"memectl watch -n monitoring-", "monitoring-eu", NULL},
+    {"memectl explain scaled", "scaledobject", "vpa"},
 };
 
 /* The words of line for a shell array, the last one possibly empty. */
@@ -182,6 +187,18 @@ int main(void)
     path_env = xasprintf("PATH=%s:%s", abs ? abs : memectl, getenv("PATH"));
     free(abs);
     free(memectl);
+    char *scratch = harness_tmpdir("completion");
+    char *kc = xasprintf("%s/kubeconfig", scratch);
+    FILE *f = fopen(kc, "w");
+    fputs("apiVersion: v1\nkind: Config\nclusters:\n- name: c1\n  cluster: {server: "
+          "\"https://127.0.0.1:6443\"}\ncontexts:\n- name: kind-memes\n  context: {cluster: c1, "
+          "user: u1, namespace: meme-generator}\n- name: prod-eu\n  context: {cluster: c1, "
+          "user: u1, namespace: monitoring-eu}\nusers:\n- name: u1\n  user: {token: t}\n"
+          "current-context: kind-memes\n",
+          f);
+    fclose(f);
+    kube_env = xasprintf("KUBECONFIG=%s", kc);
+    free(kc);
     /* scripts/run-tests names the source tree; else run from it. */
     const char *src = getenv("MEME_SOURCE_DIR");
     src_dir = src && *src ? xstrdup(src) : realpath(".", NULL);
@@ -192,6 +209,8 @@ int main(void)
     };
     int failures = cmocka_run_group_tests(tests, NULL, NULL);
     free(path_env);
+    free(kube_env);
+    free(scratch);
     free(src_dir);
     return harness_finish(failures);
 }
