@@ -8,6 +8,9 @@
  */
 #include "cli.h"
 #include "hist.h"
+#include "kube.h"
+#include "kube_status.h"
+#include "kubeconfig.h"
 #include "proto.h"
 #include "xalloc.h"
 
@@ -36,6 +39,8 @@ enum {
     B_JSON,
     B_CSV,
     B_PROMPT,
+    B_KUBECONFIG,
+    B_CONTEXT,
 };
 
 const struct opt_spec bench_opts[] = {
@@ -57,6 +62,9 @@ const struct opt_spec bench_opts[] = {
     {B_JSON, 0, "json", NULL, "print the report as JSON on stdout", NULL},
     {B_CSV, 0, "csv", "FILE", "write one line per request to FILE", NULL},
     {B_PROMPT, 0, "prompt", "TEXT", "base prompt (a request number is added)", NULL},
+    {B_KUBECONFIG, 0, "kubeconfig", "FILE",
+     "sample the scalers' replicas from this cluster (default: the usual kubeconfig)", NULL},
+    {B_CONTEXT, 0, "context", "NAME", "kubeconfig context", "@contexts"},
     {0, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -82,6 +90,8 @@ struct bench_args {
     bool json;
     const char *csv;
     const char *prompt;
+    const char *kubeconfig;
+    const char *context;
 };
 
 /* One request's record; kept for every request sent (a few dozen bytes). */
@@ -106,6 +116,119 @@ struct bench {
     size_t error_count, cache_hits, cache_known;
     size_t bad_replies;
 };
+
+/* Replicas of each scaler sampled during the run (the scale-up timeline). */
+#define TIMELINE_MAX     1800
+#define TIMELINE_SCALERS 8
+
+struct timeline {
+    struct kube_client *kube;
+    pthread_t thread;
+    volatile int stop;
+    double t0;
+    int nscalers;
+    char names[TIMELINE_SCALERS][96]; /* "HPA ns/name", "ScaledObject ns/name" */
+    int n;
+    double t[TIMELINE_MAX];
+    int replicas[TIMELINE_MAX][TIMELINE_SCALERS];
+    char error[256];
+};
+
+static int timeline_slot(struct timeline *tl, const char *kind, const char *ns, const char *name)
+{
+    char key[96];
+    snprintf(key, sizeof(key), "%s %s/%s", kind, ns, name);
+    for (int i = 0; i < tl->nscalers; i++)
+        if (strcmp(tl->names[i], key) == 0)
+            return i;
+    if (tl->nscalers == TIMELINE_SCALERS)
+        return -1;
+    snprintf(tl->names[tl->nscalers], sizeof(tl->names[0]), "%s", key);
+    return tl->nscalers++;
+}
+
+static double now_s(void);
+
+/* One sample: each HPA's current replicas (KEDA's HPA stands for its ScaledObject). */
+static void timeline_sample(struct timeline *tl)
+{
+    struct kube_status st;
+    memset(&st, 0, sizeof(st));
+    struct meme_err err = {0};
+    if (tl->n >= TIMELINE_MAX)
+        return;
+    if (kube_status_fetch(tl->kube, kube_status_default_namespaces, KUBE_STATUS_DEFAULT_NS_COUNT,
+                          &st, &err) != 0) {
+        snprintf(tl->error, sizeof(tl->error), "%s", err.msg);
+        kube_status_release(&st);
+        return;
+    }
+    int k = tl->n;
+    for (int j = 0; j < TIMELINE_SCALERS; j++)
+        tl->replicas[k][j] = -1;
+    for (int i = 0; i < st.nhpas; i++) {
+        const struct kube_hpa *h = &st.hpas[i];
+        int slot = h->keda_owner[0] ? timeline_slot(tl, "ScaledObject", h->meta.ns, h->keda_owner)
+                                    : timeline_slot(tl, "HPA", h->meta.ns, h->meta.name);
+        if (slot >= 0)
+            tl->replicas[k][slot] = h->current_replicas;
+    }
+    tl->t[k] = now_s() - tl->t0;
+    tl->n++;
+    kube_status_release(&st);
+}
+
+static void *timeline_main(void *arg)
+{
+    struct timeline *tl = arg;
+    while (!tl->stop) {
+        timeline_sample(tl);
+        /* Every 2 s (the API server's floor), waking early to stop. */
+        for (int i = 0; i < 20 && !tl->stop; i++)
+            usleep(100000);
+    }
+    return NULL;
+}
+
+/* Starts sampling when a cluster is configured; false (silently) when none is. */
+static bool timeline_start(struct timeline *tl, const struct bench_args *a, double t0)
+{
+    struct kube_config cfg;
+    struct kube_config_opts o;
+    memset(&o, 0, sizeof(o));
+    o.kubeconfig = a->kubeconfig;
+    o.context = a->context ? a->context : config_get(CFG_CONTEXT);
+    struct meme_err err = {0};
+    if (kube_config_load(&cfg, &o, &err) != 0) {
+        if (a->kubeconfig)
+            cli_error("no replica timeline: %s", err.msg);
+        return false;
+    }
+    tl->kube = kube_client_new(&cfg);
+    kube_client_set_timeout(tl->kube, 3000);
+    tl->t0 = t0;
+    timeline_sample(tl);
+    if (tl->n == 0) {
+        if (a->kubeconfig || a->context)
+            cli_error("no replica timeline: %s", tl->error);
+        kube_client_free(tl->kube);
+        tl->kube = NULL;
+        return false;
+    }
+    pthread_create(&tl->thread, NULL, timeline_main, tl);
+    return true;
+}
+
+static void timeline_stop(struct timeline *tl)
+{
+    if (!tl->kube)
+        return;
+    tl->stop = 1;
+    pthread_join(tl->thread, NULL);
+    timeline_sample(tl); /* where the run left them */
+    kube_client_free(tl->kube);
+    tl->kube = NULL;
+}
 
 static double now_s(void)
 {
@@ -261,6 +384,12 @@ static int parse_bench_args(struct cli *cli, int argc, char **argv, struct bench
         case B_PROMPT:
             a->prompt = v;
             break;
+        case B_KUBECONFIG:
+            a->kubeconfig = v;
+            break;
+        case B_CONTEXT:
+            a->context = v;
+            break;
         }
         if (rc)
             break;
@@ -391,7 +520,8 @@ static const char *error_name(size_t slot)
     return slot == MEME_CODE_COUNT ? "no_reply" : meme_code_name(-(int)slot);
 }
 
-static void report_json(const struct bench *b, const struct bench_args *a, double span)
+static void report_json(const struct bench *b, const struct bench_args *a, double span,
+                        const struct timeline *tl)
 {
     json_t *o = json_object();
     json_object_set_new(o, "sent", json_integer((json_int_t)b->sent));
@@ -427,12 +557,25 @@ static void report_json(const struct bench *b, const struct bench_args *a, doubl
     json_object_set_new(cfg, "size", json_integer(a->size));
     json_object_set_new(cfg, "format", json_string(a->format == IMAGE_PNG ? "png" : "jpeg"));
     json_object_set_new(o, "config", cfg);
+    if (tl && tl->n) {
+        json_t *arr = json_array();
+        for (int k = 0; k < tl->n; k++) {
+            json_t *e = json_object(), *r = json_object();
+            json_object_set_new(e, "t", json_real(tl->t[k]));
+            for (int j = 0; j < tl->nscalers; j++)
+                if (tl->replicas[k][j] >= 0)
+                    json_object_set_new(r, tl->names[j], json_integer(tl->replicas[k][j]));
+            json_object_set_new(e, "replicas", r);
+            json_array_append_new(arr, e);
+        }
+        json_object_set_new(o, "timeline", arr);
+    }
     json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6) | JSON_ENSURE_ASCII);
     fputc('\n', stdout);
     json_decref(o);
 }
 
-static void report_text(const struct bench *b, double span)
+static void report_text(const struct bench *b, double span, const struct timeline *tl)
 {
     const struct hist *t = &b->total;
     size_t timeouts = b->errors[MEME_CODE_COUNT];
@@ -463,6 +606,23 @@ static void report_text(const struct bench *b, double span)
             any = true;
         }
     printf("%s\n", any ? "" : "none");
+    if (tl && tl->n) {
+        printf("replicas during the run (every 2 s):\n  %8s", "t");
+        for (int j = 0; j < tl->nscalers; j++)
+            printf("  %s", tl->names[j]);
+        printf("\n");
+        for (int k = 0; k < tl->n; k++) {
+            printf("  %7.1fs", tl->t[k]);
+            for (int j = 0; j < tl->nscalers; j++) {
+                int w = (int)strlen(tl->names[j]);
+                if (tl->replicas[k][j] >= 0)
+                    printf("  %*d", w, tl->replicas[k][j]);
+                else
+                    printf("  %*s", w, "-");
+            }
+            printf("\n");
+        }
+    }
 }
 
 static int write_csv(const struct bench *b, const char *path)
@@ -519,6 +679,7 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
     }
 
     struct bench b;
+    struct timeline *tl = NULL;
     memset(&b, 0, sizeof(b));
     pthread_mutex_init(&b.lock, NULL);
     pthread_cond_init(&b.cond, NULL);
@@ -550,6 +711,9 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 
     bool tty = isatty(2) && !cli->quiet;
     b.t0 = now_s();
+    /* The scale-up timeline, when a cluster is there to watch. */
+    tl = xcalloc(1, sizeof(*tl));
+    timeline_start(tl, &a, b.t0);
     double end = a.duration > 0 ? b.t0 + a.duration : 0;
     double span_plan = a.duration > 0 ? a.duration : (a.rate > 0 ? (double)a.count / a.rate : 0);
     double next_send = b.t0, next_progress = b.t0 + 0.25;
@@ -672,6 +836,9 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
         }
     }
     double span = now_s() - b.t0;
+    pthread_mutex_unlock(&b.lock);
+    timeline_stop(tl);
+    pthread_mutex_lock(&b.lock);
     /* Stop the callback (letting it finish what it holds) before the totals are final. */
     pthread_mutex_unlock(&b.lock);
     if (natsSubscription_Drain(sub) == NATS_OK)
@@ -695,9 +862,9 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
     pthread_mutex_unlock(&b.lock);
 
     if (a.json)
-        report_json(&b, &a, span);
+        report_json(&b, &a, span, tl);
     else
-        report_text(&b, span);
+        report_text(&b, span, tl);
     if (a.csv && write_csv(&b, a.csv) < 0 && !rc)
         rc = EXIT_FAIL;
     if (!rc && b.errors[MEME_CODE_COUNT] == b.sent && b.sent > 0) {
@@ -708,6 +875,10 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
     } else if (!rc && (b.error_count || b.errors[MEME_CODE_COUNT]))
         rc = EXIT_FAIL;
 out:
+    if (tl) {
+        timeline_stop(tl);
+        free(tl);
+    }
     natsSubscription_Destroy(sub);
     natsInbox_Destroy(inbox);
     free(wild);

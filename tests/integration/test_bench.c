@@ -4,6 +4,7 @@
  * keys and figures, the CSV samples, open loop, and the errors a user meets.
  */
 #include "common.h"
+#include "fixtures/kube_fixture.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -47,7 +48,7 @@ static int memectl(struct buf *out, struct buf *err, int timeout_ms, ...)
         argv[n++] = a;
     va_end(ap);
     argv[n] = NULL;
-    char *env[] = {"NATS_URL", NULL};
+    char *env[] = {"NATS_URL", "KUBECONFIG=/nonexistent", NULL};
     int rc = harness_run(argv, env, out, err, timeout_ms);
     free(bin);
     if (err && err->len)
@@ -208,6 +209,51 @@ static void test_no_worker_means_no_reply(void **state)
     buf_release(&err);
 }
 
+static void test_replica_timeline_from_the_cluster(void **state)
+{
+    char *pki = xasprintf("%s/pki", scratch);
+    assert_int_equal(mkdir(pki, 0700), 0);
+    assert_int_equal(kube_fixture_make_pki(pki), 0);
+    const char *root = getenv("MEME_SOURCE_DIR");
+    char *data = xasprintf("%s/tests/fixtures/kube", root && *root ? root : ".");
+    struct kube_fixture_opts o = {.data_dir = data, .pki_dir = pki, .token = "bench-t0ken"};
+    struct kube_fixture *fx = kube_fixture_start(&o);
+    assert_non_null(fx);
+    char *kc = xasprintf("%s/kubeconfig", scratch);
+    assert_int_equal(kube_fixture_write_kubeconfig(fx, kc, NULL, NULL, "    token: bench-t0ken\n"),
+                     0);
+    struct buf out = BUF_INIT, err = BUF_INIT;
+    assert_int_equal(memectl(&out, &err, 60000, "-s", nats.url, "bench", "-n", "10", "--kubeconfig",
+                             kc, "--json", NULL),
+                     0);
+    json_t *j = parse(&out);
+    json_t *tl = json_object_get(j, "timeline");
+    assert_true(json_is_array(tl));
+    assert_true(json_array_size(tl) >= 2); /* at the start and at the end */
+    json_t *first = json_object_get(json_array_get(tl, 0), "replicas");
+    /* The fixture's figures: the gateway's HPA at 2, KEDA's HPA for the worker at 4. */
+    assert_int_equal(json_integer_value(
+                         json_object_get(first, "HPA meme-generator/meme-generator-frontend-hpa")),
+                     2);
+    assert_int_equal(json_integer_value(json_object_get(
+                         first, "ScaledObject meme-generator/meme-generator-backend-scaler")),
+                     4);
+    json_decref(j);
+    buf_release(&out);
+    buf_release(&err);
+    /* The text report prints the timeline too. */
+    assert_int_equal(
+        memectl(&out, &err, 60000, "-s", nats.url, "bench", "-n", "3", "--kubeconfig", kc, NULL),
+        0);
+    assert_non_null(strstr((char *)out.data, "replicas during the run"));
+    buf_release(&out);
+    buf_release(&err);
+    kube_fixture_stop(fx);
+    free(kc);
+    free(data);
+    free(pki);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -216,6 +262,7 @@ int main(void)
         cmocka_unit_test(test_errors_are_counted_by_code),
         cmocka_unit_test(test_usage_and_unreachable),
         cmocka_unit_test(test_no_worker_means_no_reply),
+        cmocka_unit_test(test_replica_timeline_from_the_cluster),
     };
     int failures = cmocka_run_group_tests(tests, setup, teardown);
     return harness_finish(failures);
