@@ -92,16 +92,42 @@ int cmd_templates(struct cli *cli, int argc, char **argv)
             json_object_set_new(o, "name", json_string(info[i].name));
             json_object_set_new(o, "description", json_string(info[i].description));
             json_object_set_new(o, "kind", json_string(info[i].builtin ? "generated" : "file"));
+            /* Generated ones are drawn at the request's size; files are cropped to it. */
+            int w = 0, h = 0;
+            bool sized = !info[i].builtin && renderer_template_size(r, i, &w, &h);
+            json_object_set_new(o, "width", sized ? json_integer(w) : json_null());
+            json_object_set_new(o, "height", sized ? json_integer(h) : json_null());
+            json_t *boxes = json_object();
+            json_object_set_new(boxes, "top",
+                                json_pack("{s:i,s:i}", "from_pct", RENDER_MARGIN_PCT, "to_pct",
+                                          RENDER_MARGIN_PCT + RENDER_BOX_PCT));
+            json_object_set_new(boxes, "bottom",
+                                json_pack("{s:i,s:i}", "from_pct",
+                                          100 - RENDER_MARGIN_PCT - RENDER_BOX_PCT, "to_pct",
+                                          100 - RENDER_MARGIN_PCT));
+            json_object_set_new(o, "boxes", boxes);
             json_array_append_new(arr, o);
         }
         json_dumpf(arr, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
         fputc('\n', stdout);
         json_decref(arr);
     } else {
-        printf("%-20s %-10s %s\n", "NAME", "KIND", "DESCRIPTION");
-        for (size_t i = 0; i < n; i++)
-            printf("%-20s %-10s %s\n", info[i].name, info[i].builtin ? "generated" : "file",
-                   info[i].description);
+        printf("%-20s %-10s %-10s %s\n", "NAME", "KIND", "SIZE", "DESCRIPTION");
+        for (size_t i = 0; i < n; i++) {
+            char size[32] = "any";
+            int w = 0, h = 0;
+            if (!info[i].builtin && renderer_template_size(r, i, &w, &h))
+                snprintf(size, sizeof(size), "%dx%d", w, h);
+            else if (!info[i].builtin)
+                snprintf(size, sizeof(size), "unreadable");
+            printf("%-20s %-10s %-10s %s\n", info[i].name, info[i].builtin ? "generated" : "file",
+                   size, info[i].description);
+        }
+        printf("\ncaption boxes: top %d-%d%%, bottom %d-%d%% of the height, %d%% side margins; "
+               "files are cropped to the requested size around their centre\n",
+               RENDER_MARGIN_PCT, RENDER_MARGIN_PCT + RENDER_BOX_PCT,
+               100 - RENDER_MARGIN_PCT - RENDER_BOX_PCT, 100 - RENDER_MARGIN_PCT,
+               RENDER_MARGIN_PCT);
     }
     renderer_free(r);
     return EXIT_OK;

@@ -240,11 +240,11 @@ struct meme_image *renderer_draw(struct renderer *r, const struct render_opts *o
     if (template_used && template_used_len)
         snprintf(template_used, template_used_len, "%s", template_name(r->templates, index));
 
-    /* Boxes: 3 % margins, each box 24 % of the height. */
-    int margin_x = w * 3 / 100 > 4 ? w * 3 / 100 : 4;
-    int margin_y = h * 3 / 100 > 3 ? h * 3 / 100 : 3;
+    /* Boxes: margins and heights from render.h. */
+    int margin_x = w * RENDER_MARGIN_PCT / 100 > 4 ? w * RENDER_MARGIN_PCT / 100 : 4;
+    int margin_y = h * RENDER_MARGIN_PCT / 100 > 3 ? h * RENDER_MARGIN_PCT / 100 : 3;
     int box_w = w - 2 * margin_x;
-    int box_h = h * 24 / 100;
+    int box_h = h * RENDER_BOX_PCT / 100;
     /* Cap height at most 11 % of the height: big, but still a caption. */
     double cap_em = text_cap_height(r->font, 1000) / 1000.0;
     int max_px = (int)(h * 0.11 / cap_em);
@@ -302,4 +302,9 @@ void render_result_release(struct render_result *res)
     free(res->data);
     res->data = NULL;
     res->len = 0;
+}
+
+bool renderer_template_size(struct renderer *r, size_t i, int *w, int *h)
+{
+    return template_source_size(r->templates, i, w, h);
 }

@@ -9,6 +9,7 @@
 #ifndef MEME_RENDER_H
 #define MEME_RENDER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,10 @@
 
 #define RENDER_MIN_SIZE 64
 #define RENDER_MAX_SIZE 2048
+/* Caption boxes, in percent of the image: each spans the width less the
+ * margin on both sides and BOX_PCT of the height, MARGIN_PCT from its edge. */
+#define RENDER_MARGIN_PCT 3
+#define RENDER_BOX_PCT    24
 
 struct renderer;
 
@@ -69,5 +74,9 @@ struct render_template_info {
 
 /* Number of templates; fills up to max entries of info. */
 size_t renderer_templates(const struct renderer *r, struct render_template_info *info, size_t max);
+
+/* The size of user template i's file (decoded once); false for a generated
+ * template, drawn at any size, or a file that cannot be decoded. */
+bool renderer_template_size(struct renderer *r, size_t i, int *w, int *h);
 
 #endif

@@ -623,6 +623,20 @@ static struct meme_image *cover(const struct meme_image *src, int w, int h)
     return out;
 }
 
+bool template_source_size(struct template_set *t, size_t i, int *w, int *h)
+{
+    if (i >= t->n || t->e[i].builtin)
+        return false;
+    struct entry *e = &t->e[i];
+    if (!e->source)
+        e->source = image_load(e->path, NULL);
+    if (!e->source)
+        return false;
+    *w = e->source->width;
+    *h = e->source->height;
+    return true;
+}
+
 const struct meme_image *template_background(struct template_set *t, size_t i, int w, int h,
                                              struct meme_err *err)
 {

@@ -8,6 +8,7 @@
 #ifndef MEME_TEMPLATE_H
 #define MEME_TEMPLATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "err.h"
@@ -36,6 +37,10 @@ int template_is_builtin(const struct template_set *t, size_t i);
 int template_find(const struct template_set *t, const char *name);
 /* The template a prompt suggests (keywords first, else a stable hash). */
 size_t template_pick(const struct template_set *t, const char *prompt);
+
+/* The size of user template i's file (decoding it once); false for a
+ * generated template or a file that cannot be decoded. */
+bool template_source_size(struct template_set *t, size_t i, int *w, int *h);
 
 /* Template i at w x h (borrowed; valid until the next call). NULL with err
  * filled when a user file cannot be decoded. */
