@@ -299,6 +299,18 @@ static void test_user_templates(void **state)
         assert_null(strstr(info[i].name, "notes"));
     }
     assert_int_equal(found, 1);
+    /* A file's own size is known; a generated template has none, a broken file neither. */
+    for (size_t i = 0; i < n; i++) {
+        int w = 0, h = 0;
+        bool sized = renderer_template_size(r, i, &w, &h);
+        if (strcmp(info[i].name, "office") == 0) {
+            assert_true(sized);
+            assert_int_equal(w, 300);
+            assert_int_equal(h, 200);
+        } else {
+            assert_false(sized);
+        }
+    }
     struct meme_image *img = draw(r, "office", "top", "bottom", 256, 256);
     const uint8_t *mid = img->rgb + (128 * 256 + 128) * 3;
     assert_true(mid[0] < 10 && abs(mid[1] - 128) < 4 && abs(mid[2] - 128) < 4);
