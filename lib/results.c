@@ -8,6 +8,7 @@
 #include "xalloc.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,5 +185,122 @@ int results_get(kvStore *kv, const char *id, struct results_meta *meta, uint8_t 
         memcpy(*data, kvEntry_Value(e), *len);
     }
     kvEntry_Destroy(e);
+    return rc;
+}
+
+struct results_writer {
+    jsCtx *js;
+    char *prefix;         /* "$KV.<bucket>." */
+    pthread_mutex_t lock; /* the error handler runs on a nats.c thread */
+    int failures;
+    char last_error[200];
+};
+
+/* Called by nats.c for a publish the stream refused or that timed out. */
+static void on_pub_error(jsCtx *js, jsPubAckErr *pae, void *closure)
+{
+    struct results_writer *w = closure;
+    (void)js;
+    pthread_mutex_lock(&w->lock);
+    snprintf(w->last_error, sizeof(w->last_error), "%s",
+             pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err));
+    w->failures++;
+    pthread_mutex_unlock(&w->lock);
+}
+
+struct results_writer *results_writer_new(natsConnection *nc, const char *bucket,
+                                          struct meme_err *err)
+{
+    struct results_writer *w = xcalloc(1, sizeof(*w));
+    pthread_mutex_init(&w->lock, NULL);
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.PublishAsync.ErrHandler = on_pub_error;
+    o.PublishAsync.ErrHandlerClosure = w;
+    o.PublishAsync.MaxPending = 16;
+    if (natsConnection_JetStream(&w->js, nc, &o) != NATS_OK) {
+        meme_err_set(err, MEME_E_NATS, "cannot make a JetStream context: %s",
+                     nats_GetLastError(NULL));
+        pthread_mutex_destroy(&w->lock);
+        free(w);
+        return NULL;
+    }
+    w->prefix = xasprintf("$KV.%s.", bucket);
+    return w;
+}
+
+void results_writer_free(struct results_writer *w)
+{
+    if (!w)
+        return;
+    jsCtx_Destroy(w->js);
+    pthread_mutex_destroy(&w->lock);
+    free(w->prefix);
+    free(w);
+}
+
+/* nats.c's rule for key-value keys: [-/_=.a-zA-Z0-9]+, no leading or trailing '.'. */
+static bool key_valid(const char *k)
+{
+    size_t n = strlen(k);
+    if (n == 0 || k[0] == '.' || k[n - 1] == '.')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = k[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '/' || c == '_' || c == '=' || c == '.'))
+            return false;
+        if (c == '.' && k[i + 1] == '.')
+            return false;
+    }
+    return true;
+}
+
+int results_writer_put(struct results_writer *w, const char *id, const uint8_t *data, size_t len,
+                       const struct results_meta *meta, int timeout_ms, struct meme_err *err)
+{
+    char key[3 * PROTO_ID_MAX + 1], mkey[3 * PROTO_ID_MAX + 8];
+    keys_for(id, key, sizeof(key), mkey, sizeof(mkey));
+    if (!key_valid(key))
+        return meme_err_set(err, MEME_E_BAD_REQUEST,
+                            "id \"%s\" cannot be a key-value key (it starts or ends with '.' or "
+                            "has \"..\")",
+                            id);
+    pthread_mutex_lock(&w->lock);
+    w->failures = 0;
+    pthread_mutex_unlock(&w->lock);
+    char *subj = xasprintf("%s%s", w->prefix, key);
+    char *msubj = xasprintf("%s%s", w->prefix, mkey);
+    char *json = results_meta_json(meta);
+    natsStatus s = NATS_OK;
+    /* Both on one connection: the stream stores the image before the meta. */
+    if (data && len)
+        s = js_PublishAsync(w->js, subj, data, (int)len, NULL);
+    if (s == NATS_OK)
+        s = js_PublishAsync(w->js, msubj, json, (int)strlen(json), NULL);
+    if (s == NATS_OK) {
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.MaxWait = timeout_ms > 0 ? timeout_ms : 5000;
+        s = js_PublishAsyncComplete(w->js, &po);
+    }
+    free(subj);
+    free(msubj);
+    free(json);
+    if (s == NATS_TIMEOUT) {
+        /* Leave nothing pending to be confused with the next result. */
+        natsMsgList pending = {0};
+        if (js_PublishAsyncGetPendingList(&pending, w->js) == NATS_OK)
+            natsMsgList_Destroy(&pending);
+        return meme_err_set(err, MEME_E_TIMEOUT, "storing the result of \"%s\" timed out", id);
+    }
+    if (s != NATS_OK)
+        return meme_err_set(err, MEME_E_NATS, "cannot store the result of \"%s\": %s", id,
+                            natsStatus_GetText(s));
+    pthread_mutex_lock(&w->lock);
+    int rc = w->failures ? meme_err_set(err, MEME_E_NATS, "cannot store the result of \"%s\": %s",
+                                        id, w->last_error)
+                         : 0;
+    pthread_mutex_unlock(&w->lock);
     return rc;
 }

@@ -609,6 +609,7 @@ static void close_slots(struct worker *w)
         renderer_free(w->slots[i].renderer);
         cache_free(w->slots[i].cache);
         hf_client_free(w->slots[i].hf);
+        results_writer_free(w->slots[i].results);
     }
     free(w->slots);
     w->slots = NULL;
@@ -678,6 +679,13 @@ int main(int argc, char **argv)
         goto out;
     if (start(w) < 0)
         goto out;
+    for (int i = 0; w->results && i < w->cfg.concurrency; i++) {
+        w->slots[i].results = results_writer_new(w->mq.nc, PROTO_RESULTS_BUCKET, &err);
+        if (!w->slots[i].results) {
+            log_error("msg=\"%s\"", err.msg);
+            goto out;
+        }
+    }
     for (; threads < w->cfg.concurrency; threads++)
         if (pthread_create(&w->slots[threads].thread, NULL, slot_main, &w->slots[threads]) != 0) {
             log_error("msg=\"cannot start job threads: %s\"", strerror(errno));
@@ -707,8 +715,8 @@ out:
     worker_http_stop(w);
     natsSubscription_Destroy(w->sub);
     kvStore_Destroy(w->results);
+    close_slots(w); /* the result writers' JetStream contexts before their connection */
     mq_close(&w->mq);
-    close_slots(w);
     metrics_free(w->m.reg);
     free(w->queue);
     if (w->cfg.hf_token) {

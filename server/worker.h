@@ -20,6 +20,7 @@
 #include "metrics.h"
 #include "mq.h"
 #include "render.h"
+#include "results.h"
 
 #define WORKER_HEARTBEAT_MS 5000
 
@@ -68,7 +69,8 @@ struct worker_slot {
     pthread_t thread;
     struct renderer *renderer;
     struct cache *cache;
-    struct hf_client *hf; /* NULL when the hf engine is off */
+    struct hf_client *hf;           /* NULL when the hf engine is off */
+    struct results_writer *results; /* NULL when results are not stored */
 };
 
 struct worker_metrics {

@@ -463,7 +463,10 @@ void worker_handle(struct worker_slot *slot, struct worker_job *wj)
         rm.bytes = j.out.len;
         snprintf(rm.template_name, sizeof(rm.template_name), "%s", j.out.template_name);
         struct meme_err serr = {0};
-        int src = results_put(w->results, j.req.id, j.out.data, j.out.len, &rm, &serr);
+        int src = slot->results
+                      ? results_writer_put(slot->results, j.req.id, j.out.data, j.out.len, &rm,
+                                           5000, &serr)
+                      : results_put(w->results, j.req.id, j.out.data, j.out.len, &rm, &serr);
         if (src == MEME_E_BAD_REQUEST) {
             log_debug("msg=\"result not stored\" error=\"%s\"", serr.msg);
         } else if (src < 0) {

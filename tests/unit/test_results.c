@@ -1,0 +1,85 @@
+/*
+ * lib/results without a server: the metadata JSON that meme-gateway and
+ * memectl get read, both ways, for a meme and for a failed request, and
+ * what happens with JSON that is not ours. The bucket itself is exercised
+ * against nats-server in tests/integration/test_worker_results.c.
+ */
+#include "results.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+static void test_ok_meta_round_trip(void **state)
+{
+    struct results_meta m, back;
+    memset(&m, 0, sizeof(m));
+    m.ok = true;
+    strcpy(m.content_type, "image/png");
+    m.width = 512;
+    m.height = 256;
+    m.bytes = 84211;
+    strcpy(m.template_name, "advice-wheel");
+    strcpy(m.engine, "local");
+    strcpy(m.worker, "w-1");
+    m.created = 1700000000;
+    char *json = results_meta_json(&m);
+    assert_string_equal(json, "{\"status\":\"ok\",\"content_type\":\"image/png\",\"width\":512,"
+                              "\"height\":256,\"bytes\":84211,\"template\":\"advice-wheel\","
+                              "\"engine\":\"local\",\"worker\":\"w-1\",\"created\":1700000000}");
+    assert_int_equal(results_meta_parse(json, strlen(json), &back, NULL), 0);
+    assert_true(back.ok);
+    assert_string_equal(back.content_type, "image/png");
+    assert_int_equal(back.width, 512);
+    assert_int_equal(back.height, 256);
+    assert_int_equal(back.bytes, 84211);
+    assert_string_equal(back.template_name, "advice-wheel");
+    assert_int_equal(back.created, 1700000000);
+    free(json);
+}
+
+static void test_error_meta_round_trip(void **state)
+{
+    struct results_meta m, back;
+    memset(&m, 0, sizeof(m));
+    strcpy(m.code, "unknown_template");
+    strcpy(m.message, "no template \"x\" (\"quotes\" and \\ kept)");
+    strcpy(m.engine, "local");
+    char *json = results_meta_json(&m);
+    assert_non_null(strstr(json, "\"status\":\"error\""));
+    assert_null(strstr(json, "content_type"));
+    assert_int_equal(results_meta_parse(json, strlen(json), &back, NULL), 0);
+    assert_false(back.ok);
+    assert_string_equal(back.code, "unknown_template");
+    assert_string_equal(back.message, m.message);
+    free(json);
+}
+
+static void test_not_our_json(void **state)
+{
+    struct results_meta back;
+    struct meme_err err = {0};
+    assert_int_equal(results_meta_parse("[1,2]", 5, &back, &err), MEME_E_BAD_JSON);
+    assert_int_equal(results_meta_parse("{\"status\":", 10, &back, &err), MEME_E_BAD_JSON);
+    /* Unknown status or wrong types: not ok, fields empty, no crash. */
+    const char *odd = "{\"status\":\"maybe\",\"width\":\"wide\",\"template\":7}";
+    assert_int_equal(results_meta_parse(odd, strlen(odd), &back, &err), 0);
+    assert_false(back.ok);
+    assert_int_equal(back.width, 0);
+    assert_string_equal(back.template_name, "");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ok_meta_round_trip),
+        cmocka_unit_test(test_error_meta_round_trip),
+        cmocka_unit_test(test_not_our_json),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
