@@ -126,8 +126,10 @@ $(OUT)/tests/%: tests/integration/%.c $(HARNESS_OBJ) $(LIBMEME)
 # OUT_TEST=DIR builds and runs the tests in another directory (parallel checkouts).
 OUT_TEST ?= build/test
 
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
 test: deps
-	$(MAKE) MODE=test OUT=$(OUT_TEST) test-build
+	$(MAKE) -j$(JOBS) MODE=test OUT=$(OUT_TEST) test-build
 	scripts/run-tests $(OUT_TEST)
 
 test-build: $(MEMECTL) $(WORKER) $(GATEWAY) $(UNIT_BIN) $(INTEG_BIN)

@@ -382,7 +382,7 @@ static void display_image(const struct cli *cli, const struct gen_args *a, const
     (void)cli;
 }
 
-static int explain_timeout(struct mq_conn *mq, double timeout_s)
+static int explain_timeout(struct mq_conn *mq, double timeout_s, const char *id)
 {
     struct mq_depth d;
     struct meme_err err = {0};
@@ -394,13 +394,14 @@ static int explain_timeout(struct mq_conn *mq, double timeout_s)
     if (d.waiting == 0 && d.ack_pending == 0)
         cli_error("no worker answered within %.0f s: no worker is pulling from consumer "
                   "\"%s\" and %llu request(s) are queued (start one with `memectl up` or "
-                  "meme-worker; the request stays queued)",
-                  timeout_s, PROTO_CONSUMER, (unsigned long long)d.lag);
+                  "meme-worker; the request stays queued: fetch it later with "
+                  "`memectl get %s`)",
+                  timeout_s, PROTO_CONSUMER, (unsigned long long)d.lag, id);
     else
         cli_error("timed out after %.0f s with %llu request(s) in the queue (%lld in progress); "
-                  "workers are busy. The meme will still be made: raise --timeout or add "
-                  "workers",
-                  timeout_s, (unsigned long long)d.pending, (long long)d.ack_pending);
+                  "workers are busy. The meme will still be made: fetch it later with "
+                  "`memectl get %s`, raise --timeout or add workers",
+                  timeout_s, (unsigned long long)d.pending, (long long)d.ack_pending, id);
     return EXIT_TIMEOUT;
 }
 
@@ -532,7 +533,7 @@ int cmd_gen(struct cli *cli, int argc, char **argv)
         if (now >= deadline) {
             if (show_spinner)
                 fputs("\r\033[K", stderr);
-            rc = explain_timeout(&mq, a.timeout_s);
+            rc = explain_timeout(&mq, a.timeout_s, req.id);
             goto out;
         }
         int64_t wait_ms = show_spinner ? 100 : (int64_t)((deadline - now) * 1000) + 1;

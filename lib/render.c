@@ -210,6 +210,48 @@ static char *template_list(const struct template_set *t)
     return (char *)buf_detach(&b, NULL);
 }
 
+/* The top and bottom captions, fitted to their boxes, drawn onto img. */
+static void draw_captions(struct renderer *r, struct meme_image *img, const char *top,
+                          const char *bottom)
+{
+    int w = img->width, h = img->height;
+    /* Boxes: margins and heights from render.h. */
+    int margin_x = w * RENDER_MARGIN_PCT / 100 > 4 ? w * RENDER_MARGIN_PCT / 100 : 4;
+    int margin_y = h * RENDER_MARGIN_PCT / 100 > 3 ? h * RENDER_MARGIN_PCT / 100 : 3;
+    int box_w = w - 2 * margin_x;
+    int box_h = h * RENDER_BOX_PCT / 100;
+    /* Cap height at most 11 % of the height: big, but still a caption. */
+    double cap_em = text_cap_height(r->font, 1000) / 1000.0;
+    int max_px = (int)(h * 0.11 / cap_em);
+    int min_px = (int)(h / 40.0 / cap_em);
+    if (min_px < 6)
+        min_px = 6;
+    if (max_px < min_px)
+        max_px = min_px;
+
+    const char *texts[2] = {top, bottom};
+    for (int k = 0; k < 2; k++) {
+        char *upper = caption_upper(texts[k] ? texts[k] : "");
+        if (*upper) {
+            struct fit f;
+            fit_box(r->font, upper, box_w, box_h, min_px, max_px, &f);
+            int top_y = k == 0 ? margin_y : h - margin_y - f.height;
+            draw_block(r->font, img, &f, top_y);
+            caption_lines_release(&f.lines);
+        }
+        free(upper);
+    }
+}
+
+int renderer_caption(struct renderer *r, struct meme_image *img, const char *top,
+                     const char *bottom, struct meme_err *err)
+{
+    if (check_size(img->width, img->height, err) < 0)
+        return err ? err->code : MEME_E_BAD_REQUEST;
+    draw_captions(r, img, top, bottom);
+    return 0;
+}
+
 struct meme_image *renderer_draw(struct renderer *r, const struct render_opts *opts,
                                  char *template_used, size_t template_used_len,
                                  struct meme_err *err)
@@ -240,32 +282,7 @@ struct meme_image *renderer_draw(struct renderer *r, const struct render_opts *o
     if (template_used && template_used_len)
         snprintf(template_used, template_used_len, "%s", template_name(r->templates, index));
 
-    /* Boxes: margins and heights from render.h. */
-    int margin_x = w * RENDER_MARGIN_PCT / 100 > 4 ? w * RENDER_MARGIN_PCT / 100 : 4;
-    int margin_y = h * RENDER_MARGIN_PCT / 100 > 3 ? h * RENDER_MARGIN_PCT / 100 : 3;
-    int box_w = w - 2 * margin_x;
-    int box_h = h * RENDER_BOX_PCT / 100;
-    /* Cap height at most 11 % of the height: big, but still a caption. */
-    double cap_em = text_cap_height(r->font, 1000) / 1000.0;
-    int max_px = (int)(h * 0.11 / cap_em);
-    int min_px = (int)(h / 40.0 / cap_em);
-    if (min_px < 6)
-        min_px = 6;
-    if (max_px < min_px)
-        max_px = min_px;
-
-    const char *texts[2] = {opts->top, opts->bottom};
-    for (int k = 0; k < 2; k++) {
-        char *upper = caption_upper(texts[k] ? texts[k] : "");
-        if (*upper) {
-            struct fit f;
-            fit_box(r->font, upper, box_w, box_h, min_px, max_px, &f);
-            int top_y = k == 0 ? margin_y : h - margin_y - f.height;
-            draw_block(r->font, img, &f, top_y);
-            caption_lines_release(&f.lines);
-        }
-        free(upper);
-    }
+    draw_captions(r, img, opts->top, opts->bottom);
     return img;
 }
 

@@ -61,6 +61,10 @@ const char *renderer_font_path(const struct renderer *r);
 struct meme_image *renderer_draw(struct renderer *r, const struct render_opts *opts,
                                  char *template_used, size_t template_used_len,
                                  struct meme_err *err);
+/* Draws the top and bottom captions onto an existing picture (another
+ * engine's), fitted and outlined as renderer_draw() does. 0 or a negative code. */
+int renderer_caption(struct renderer *r, struct meme_image *img, const char *top,
+                     const char *bottom, struct meme_err *err);
 /* renderer_draw() then encode. Fills out; release with render_result_release(). */
 int renderer_render(struct renderer *r, const struct render_opts *opts, struct render_result *out,
                     struct meme_err *err);

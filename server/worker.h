@@ -141,6 +141,7 @@ struct engine_input {
     bool fast_mode;
     bool has_seed;
     uint64_t seed;
+    bool captions; /* the client asked for caption text (top/bottom or "a | b") */
 };
 /* Is name an engine this worker can run? Fills why when not. */
 bool worker_engine_available(struct worker *w, const char *name, char *why, size_t whysz);

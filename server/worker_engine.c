@@ -64,7 +64,8 @@ static bool hf_progress(void *arg)
 }
 
 /* Asks Hugging Face for the picture, then decodes it (never trusting the
- * bytes), scales it to the requested square and encodes it as asked. */
+ * bytes), scales it to the requested square, draws the captions the client
+ * asked for and encodes it as asked. */
 static int hf_run(struct engine_call *call, const struct engine_input *in,
                   struct engine_output *out, struct meme_err *err)
 {
@@ -90,11 +91,15 @@ static int hf_run(struct engine_call *call, const struct engine_input *in,
                           err->msg);
         goto out;
     }
-    const struct meme_image *use = img;
+    struct meme_image *use = img;
     if (img->width != in->size || img->height != in->size) {
         scaled = image_scale(img, in->size, in->size);
         use = scaled;
     }
+    /* Caption text the client asked for goes on the picture, as on a local meme. */
+    if (in->captions &&
+        (rc = renderer_caption(call->slot->renderer, use, in->top, in->bottom, err)) < 0)
+        goto out;
     rc = image_encode(use, in->format, &out->data, &out->len, err);
     if (rc < 0)
         goto out;

@@ -296,6 +296,7 @@ static int produce(struct job *j, struct meme_err *err)
         .prompt = j->req.prompt,
         .top = cap.top,
         .bottom = cap.bottom,
+        .captions = j->req.top || j->req.bottom || strchr(j->req.prompt, '|'),
         .template_name = j->req.template_name,
         .size = j->req.size,
         .format = j->req.format,

@@ -335,6 +335,30 @@ static void test_user_templates(void **state)
     free(p3);
 }
 
+static void test_caption_on_another_picture(void **state)
+{
+    (void)state;
+    struct renderer *r = open_renderer(NULL);
+    /* A flat grey picture, as another engine might return. */
+    struct meme_image *plain = image_new(256, 256), *cap = image_new(256, 256);
+    memset(plain->rgb, 120, 256 * 256 * 3);
+    memset(cap->rgb, 120, 256 * 256 * 3);
+    struct meme_err err = {0};
+    assert_int_equal(renderer_caption(r, cap, "made elsewhere", "captioned here", &err), 0);
+    struct diff d = compare(cap, plain);
+    assert_true(d.top > 200);
+    assert_true(d.bottom > 200);
+    assert_int_equal(d.mid, 0);
+    assert_true(d.white > 0 && d.black > 0);
+    image_free(plain);
+    image_free(cap);
+    /* A picture too small for captions is refused, not scribbled on. */
+    struct meme_image *tiny = image_new(16, 16);
+    assert_int_equal(renderer_caption(r, tiny, "x", NULL, &err), MEME_E_BAD_REQUEST);
+    image_free(tiny);
+    renderer_free(r);
+}
+
 int main(void)
 {
     unsetenv("MEME_FONT");
@@ -348,6 +372,7 @@ int main(void)
         cmocka_unit_test(test_bad_requests),
         cmocka_unit_test(test_font_errors),
         cmocka_unit_test(test_user_templates),
+        cmocka_unit_test(test_caption_on_another_picture),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
