@@ -181,6 +181,33 @@ static void test_live_dashboard(void **state)
     assert_non_null(strstr(screen, "tmux says hi"));
     free(screen);
 
+    /* Through a broker restart: the header says so, then the dashboard carries on. */
+    assert_int_equal(harness_kill(nats.pid, 5000) >= 0, 1);
+    screen = wait_screen(15000, "reconnecting", NULL);
+    assert_non_null(strstr(screen, "reconnecting"));
+    free(screen);
+    char conf[300];
+    snprintf(conf, sizeof(conf), "%s/nats.conf", nats.dir);
+    char *nargv[] = {"nats-server", "-c", conf, NULL};
+    nats.pid = harness_spawn(nargv, NULL, nats.log);
+    assert_true(nats.pid > 0);
+    screen = wait_screen(20000, "connected", "waiting pulls");
+    free(screen);
+    tmux(NULL, "send-keys", "-t", "tui", "g", NULL);
+    tmux(NULL, "send-keys", "-t", "tui", "-l", "after the restart | still here");
+    tmux(NULL, "send-keys", "-t", "tui", "Enter", NULL);
+    screen = wait_screen(30000, "after the restart", "done");
+    const char *again = strstr(screen, "after the restart");
+    assert_non_null(again);
+    /* Its row says done (the row starts before the prompt). */
+    const char *row_start = again;
+    while (row_start > screen && row_start[-1] != '\n')
+        row_start--;
+    char *row2 = xstrndup(row_start, strcspn(row_start, "\n"));
+    assert_non_null(strstr(row2, "done"));
+    free(row2);
+    free(screen);
+
     /* q quits cleanly. */
     tmux(NULL, "send-keys", "-t", "tui", "q", NULL);
     char *status = NULL;
