@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <png.h>
+
 #include "buf.h"
 #include "caption.h"
 #include "fixtures/kube_fixture.h"
@@ -316,14 +318,23 @@ static void on_echo(natsConnection *nc, natsSubscription *sub, natsMsg *m, void 
 }
 
 /* Median request/reply time on the broker with a payload of len bytes back. */
+static double nats_rtt_opt(const char *url, size_t len, bool asap);
+
 static double nats_rtt(const char *url, size_t len)
+{
+    return nats_rtt_opt(url, len, true);
+}
+
+/* Median request/reply time on the broker with a payload of len bytes back;
+ * asap: nats.c's send-asap option (without it the flusher waits ~1 ms). */
+static double nats_rtt_opt(const char *url, size_t len, bool asap)
 {
     natsOptions *o = NULL;
     natsConnection *a = NULL, *b = NULL;
     natsSubscription *sub = NULL;
     natsOptions_Create(&o);
     natsOptions_SetURL(o, url);
-    natsOptions_SetSendAsap(o, true);
+    natsOptions_SetSendAsap(o, asap);
     if (natsConnection_Connect(&a, o) != NATS_OK || natsConnection_Connect(&b, o) != NATS_OK) {
         natsOptions_Destroy(o);
         natsConnection_Destroy(a);
@@ -918,6 +929,103 @@ static void bench_tui_idle(const struct harness_server *nats)
     harness_kill(w, 5000);
 }
 
+/* The same pixels through libpng's own writer (zlib, default level 6). */
+static double time_libpng(const struct meme_image *img, size_t *bytes)
+{
+    png_image pi;
+    memset(&pi, 0, sizeof(pi));
+    pi.version = PNG_IMAGE_VERSION;
+    pi.width = (png_uint_32)img->width;
+    pi.height = (png_uint_32)img->height;
+    pi.format = PNG_FORMAT_RGB;
+    png_alloc_size_t size = 0;
+    if (!png_image_write_to_memory(&pi, NULL, &size, 0, img->rgb, 0, NULL))
+        return -1;
+    void *mem = xmalloc(size);
+    double *v = xcalloc((size_t)runs, sizeof(*v));
+    for (int k = 0; k < runs; k++) {
+        double t0 = now_ms();
+        for (int i = 0; i < iters / 4 + 1; i++) {
+            png_alloc_size_t n = size;
+            png_image_write_to_memory(&pi, mem, &n, 0, img->rgb, 0, NULL);
+            *bytes = n;
+        }
+        v[k] = (now_ms() - t0) / (iters / 4 + 1);
+    }
+    double m = median(v, runs);
+    free(v);
+    free(mem);
+    return m;
+}
+
+/* A renderer made for each meme (font opened, background drawn) vs one kept. */
+static double time_cold_render(void)
+{
+    struct render_opts o = {.prompt = "bench",
+                            .top = TOP,
+                            .bottom = BOTTOM,
+                            .template_name = "advice-wheel",
+                            .width = 512,
+                            .format = IMAGE_JPEG};
+    double *v = xcalloc((size_t)runs, sizeof(*v));
+    for (int k = 0; k < runs; k++) {
+        double t0 = now_ms();
+        for (int i = 0; i < 5; i++) {
+            struct meme_err err = {0};
+            struct renderer *r = renderer_new(NULL, NULL, &err);
+            struct render_result res;
+            if (r && renderer_render(r, &o, &res, &err) == 0)
+                render_result_release(&res);
+            renderer_free(r);
+        }
+        v[k] = (now_ms() - t0) / 5;
+    }
+    double m = median(v, runs);
+    free(v);
+    return m;
+}
+
+static void bench_before_after(const struct harness_server *nats)
+{
+    row("## What made it fast (before and after, measured in this run)\n");
+    row("| change | before | after |");
+    row("| --- | --- | --- |");
+    struct meme_err err = {0};
+    struct renderer *r = renderer_new(NULL, NULL, &err);
+    if (r) {
+        struct render_opts o = {.prompt = "bench",
+                                .top = TOP,
+                                .bottom = BOTTOM,
+                                .template_name = "advice-wheel",
+                                .width = 512};
+        struct meme_image *img = renderer_draw(r, &o, NULL, 0, &err);
+        size_t lib_bytes = 0, our_bytes = 0;
+        double lib = time_libpng(img, &lib_bytes);
+        uint8_t *png;
+        image_encode_png(img, &png, &our_bytes, NULL);
+        free(png);
+        double ours = time_encode(img, IMAGE_PNG);
+        char a[32], b[32];
+        row("| PNG writer: libpng + zlib (level 6) -> libdeflate level 1 with the SUB filter, "
+            "512x512 meme | %s, %zu KB | %s, %zu KB |",
+            cell(a, 32, lib, "ms", 2), lib_bytes / 1024, cell(b, 32, ours, "ms", 2),
+            our_bytes / 1024);
+        double warm = time_render(r, 512, IMAGE_JPEG);
+        double cold = time_cold_render();
+        row("| renderer kept per worker thread (font, glyph cache, backgrounds per size) "
+            "instead of made per meme, 512x512 JPEG | %s | %s |",
+            cell(a, 32, cold, "ms", 2), cell(b, 32, warm, "ms", 2));
+        image_free(img);
+        renderer_free(r);
+    }
+    double slow = nats_rtt_opt(nats->url, 45000, false);
+    double fast = nats_rtt_opt(nats->url, 45000, true);
+    char a[32], b[32];
+    row("| nats.c send-asap on every connection (request/reply, 45 KB back) | %s | %s |",
+        cell(a, 32, slow, "ms", 2), cell(b, 32, fast, "ms", 2));
+    row("%s", "");
+}
+
 static void header(void)
 {
     struct utsname u;
@@ -979,6 +1087,7 @@ int main(int argc, char **argv)
     }
     header();
     bench_render();
+    bench_before_after(&nats);
     bench_round_trip(&nats, have_redis ? &redis : NULL);
     bench_throughput(&nats, quick);
     bench_sixel();
