@@ -32,6 +32,7 @@ enum {
     ST_CONSUMER,
     ST_INTERVAL,
     ST_COUNT,
+    ST_JSON,
     ST_NAMESPACE = 'n',
     ST_ALL = 'A',
     ST_OUTPUT = 'o',
@@ -83,6 +84,8 @@ const struct opt_spec explain_opts[] = {
     OPT_CONTEXT,
     {ST_NAMESPACE, 'n', "namespace", "NS",
      "the scaler's namespace (default: found in the stack's namespaces)", "@namespaces"},
+    {ST_OUTPUT, 'o', "output", "FORMAT", "text or json", "text json"},
+    {ST_JSON, 0, "json", NULL, "same as -o json", NULL},
     OPT_QUEUE,
     {0, 0, NULL, NULL, NULL, NULL},
 };
@@ -147,16 +150,21 @@ static int parse_args(const struct cmd_spec *cmd, int argc, char **argv, struct 
         case ST_OUTPUT:
             if (strcmp(it->value, "text") == 0)
                 a->out = OUT_TEXT;
-            else if (strcmp(it->value, "wide") == 0)
+            else if (strcmp(it->value, "wide") == 0 && cmd->opts != explain_opts)
                 a->out = OUT_WIDE;
-            else if (strcmp(it->value, "json") == 0 && cmd->opts == status_opts)
+            else if (strcmp(it->value, "json") == 0 && cmd->opts != watch_opts)
                 a->out = OUT_JSON;
             else {
                 cmd_usage_error(cmd, "--output must be %s, not \"%s\"",
-                                cmd->opts == status_opts ? "text, wide or json" : "text or wide",
+                                cmd->opts == status_opts    ? "text, wide or json"
+                                : cmd->opts == explain_opts ? "text or json"
+                                                            : "text or wide",
                                 it->value);
                 return EXIT_USAGE;
             }
+            break;
+        case ST_JSON:
+            a->out = OUT_JSON;
             break;
         case ST_STREAM:
             a->stream = it->value;
@@ -880,7 +888,9 @@ int cmd_status(struct cli *cli, int argc, char **argv)
         read_queue(cli, &a, v);
     if (a.out == OUT_JSON) {
         json_t *j = status_json(&a, v);
-        json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+        json_dumpf(j, stdout,
+                   JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6) |
+                       JSON_ENSURE_ASCII);
         fputc('\n', stdout);
         json_decref(j);
     } else {
@@ -1053,7 +1063,7 @@ static int ready_of(struct kube_client *kc, const char *ns, const struct kube_re
 }
 
 /* Conflict warnings for one target: lists the namespace's scalers. */
-static void explain_conflicts(struct buf *b, struct kube_client *kc, const char *ns,
+static void explain_conflicts(struct buf *b, json_t *arr, struct kube_client *kc, const char *ns,
                               const char *target)
 {
     struct kube_status ks;
@@ -1063,11 +1073,125 @@ static void explain_conflicts(struct buf *b, struct kube_client *kc, const char 
         conflicts_of(&ks, c, sizeof(c));
         for (char *line = c, *nl; *line && (nl = strchr(line, '\n')); line = nl + 1) {
             *nl = 0;
-            if (strstr(line, target))
-                buf_printf(b, "warning: %s\n", line);
+            if (!strstr(line, target))
+                continue;
+            buf_printf(b, "warning: %s\n", line);
+            if (arr)
+                json_array_append_new(arr, json_string(line));
         }
     }
     kube_status_release(&ks);
+}
+
+/* ---- explain -o json: the same arithmetic as the text, as data ---- */
+
+static const char *select_name(enum kube_select_policy s)
+{
+    return s == KUBE_SELECT_MIN ? "Min" : s == KUBE_SELECT_DISABLED ? "Disabled" : "Max";
+}
+
+/* One direction's select policy, policies and the limit they give;
+ * applies tells whether the recommendation moved in that direction. */
+static json_t *rules_json(const struct kube_hpa_rules *r, bool has_behavior, int limit,
+                          bool applies)
+{
+    json_t *pol = json_array();
+    for (int i = 0; has_behavior && i < r->npolicies; i++)
+        json_array_append_new(pol, json_pack("{s:s,s:i,s:i}", "type",
+                                             r->policies[i].percent ? "Percent" : "Pods", "value",
+                                             r->policies[i].value, "periodSeconds",
+                                             r->policies[i].period_s));
+    return json_pack("{s:s,s:o,s:o,s:b}", "selectPolicy", select_name(r->select), "policies", pol,
+                     "limit", limit ? json_integer(limit) : json_null(), "applies", applies);
+}
+
+/* The HPA controller's calculation for h (lib/scale), as explain's text
+ * shows it: per metric, max over metrics, stabilization, policies, clamp,
+ * the result and what the controller reports. */
+static json_t *explain_hpa_json(const char *ns, const struct kube_hpa *h, int ready)
+{
+    struct scale_hpa_in in;
+    scale_hpa_input(h, ready, &in);
+    struct scale_hpa_out out;
+    scale_hpa(&in, &out);
+    json_t *o = json_pack("{s:s,s:s,s:s,s:{s:s,s:s},s:i,s:o,s:i,s:i,s:f}", "kind",
+                          "HorizontalPodAutoscaler", "namespace", ns, "name", h->meta.name,
+                          "target", "kind", h->target.kind, "name", h->target.name,
+                          "currentReplicas", h->current_replicas, "readyReplicas",
+                          ready > 0 ? json_integer(ready) : json_null(), "minReplicas",
+                          h->min_replicas, "maxReplicas", h->max_replicas, "tolerance",
+                          in.tolerance > 0 ? in.tolerance : SCALE_TOLERANCE);
+    /* The early exits of the controller (scaling disabled, replicas outside
+     * [min, max]) compute no metric: as in the text, none is listed. */
+    bool early = strcmp(out.reason, "ScalingDisabled") == 0 ||
+                 h->current_replicas > h->max_replicas || h->current_replicas < h->min_replicas;
+    json_t *metrics = json_array();
+    for (int i = 0; !early && i < in.nmetrics; i++) {
+        const struct kube_hpa_metric *km = &h->metrics[i];
+        const struct scale_metric_in *m = &in.metrics[i];
+        const struct scale_metric_out *mo = &out.metrics[i];
+        bool skipped = mo->proposal < 0;
+        json_t *jm = json_pack("{s:s,s:s,s:s}", "type", km->type, "name", m->label, "targetType",
+                               target_type_name(km->target_type));
+        if (km->target_type == KUBE_TARGET_UTILIZATION) {
+            json_object_set_new(jm, "currentUtilization",
+                                km->has_current_util ? json_integer(km->current_util)
+                                                     : json_null());
+            json_object_set_new(jm, "targetUtilization", json_integer(km->target_util));
+        } else {
+            json_object_set_new(jm, "current", quantity_json(&km->current, km->has_current));
+            json_object_set_new(jm, "target", quantity_json(&km->target, true));
+        }
+        int pods = ready > 0 && !m->external ? ready : h->current_replicas;
+        json_object_set_new(jm, "skipped", json_boolean(skipped));
+        json_object_set_new(jm, "ratio", skipped ? json_null() : json_real(mo->ratio));
+        json_object_set_new(jm, "withinTolerance",
+                            skipped ? json_null() : json_boolean(mo->within_tolerance));
+        json_object_set_new(jm, "pods", skipped ? json_null() : json_integer(pods));
+        json_object_set_new(jm, "proposedReplicas",
+                            skipped ? json_null() : json_integer(mo->proposal));
+        json_object_set_new(jm, "highest", json_boolean(i == out.chosen_metric));
+        json_array_append_new(metrics, jm);
+    }
+    json_object_set_new(o, "metrics", metrics);
+    bool computed = !early && out.chosen_metric >= 0;
+    json_object_set_new(o, "maxOverMetrics",
+                        computed ? json_integer(out.from_metrics) : json_null());
+    if (computed) {
+        json_object_set_new(
+            o, "stabilization",
+            json_pack("{s:b,s:i,s:i,s:i,s:b,s:b,s:o}", "behavior", h->has_behavior,
+                      "scaleUpWindowSeconds", h->has_behavior ? h->up.window_s : 0,
+                      "scaleDownWindowSeconds",
+                      h->has_behavior ? h->down.window_s : SCALE_LEGACY_DOWN_WINDOW_S, "replicas",
+                      out.stabilized, "heldUp", out.held_up, "heldDown", out.held_down,
+                      "heldBySeconds",
+                      out.held_up || out.held_down ? json_integer(out.window_s) : json_null()));
+        json_object_set_new(o, "scaleUp",
+                            rules_json(&h->up, h->has_behavior, out.up_limit,
+                                       out.up_limit && out.stabilized > h->current_replicas));
+        json_object_set_new(o, "scaleDown",
+                            rules_json(&h->down, h->has_behavior, out.down_limit,
+                                       out.down_limit && out.stabilized < h->current_replicas));
+        json_object_set_new(o, "clamp",
+                            json_pack("{s:i,s:i}", "min", h->min_replicas, "max", h->max_replicas));
+    } else {
+        json_object_set_new(o, "stabilization", json_null());
+        json_object_set_new(o, "scaleUp", json_null());
+        json_object_set_new(o, "scaleDown", json_null());
+        json_object_set_new(o, "clamp", json_null());
+    }
+    json_object_set_new(o, "desiredReplicas", json_integer(out.desired));
+    json_object_set_new(o, "reason", json_string(out.reason));
+    json_object_set_new(o, "message", json_string(out.message));
+    json_object_set_new(o, "reportedDesiredReplicas", json_integer(h->desired_replicas));
+    json_object_set_new(o, "agrees", json_boolean(h->desired_replicas == out.desired));
+    return o;
+}
+
+static const char *vpa_verdict_name(enum scale_vpa_verdict v)
+{
+    return v == SCALE_VPA_WITHIN ? "within" : v == SCALE_VPA_OUTSIDE ? "outside" : "none";
 }
 
 int cmd_explain(struct cli *cli, int argc, char **argv)
@@ -1080,7 +1204,7 @@ int cmd_explain(struct cli *cli, int argc, char **argv)
         return rc < 0 ? EXIT_OK : rc;
     }
     struct kube_client *kc = NULL;
-    json_t *obj = NULL;
+    json_t *obj = NULL, *j = NULL;
     struct buf b = BUF_INIT;
     struct meme_err err = {0};
     if (it.npositional != 2) {
@@ -1114,7 +1238,10 @@ int cmd_explain(struct cli *cli, int argc, char **argv)
         struct kube_hpa h;
         kube_hpa_parse(obj, &h, NULL);
         buf_printf(&b, "HPA %s/%s -> %s %s\n", ns, h.meta.name, h.target.kind, h.target.name);
-        explain_hpa_math(&b, &h, ready_of(kc, ns, &h.target));
+        int ready = ready_of(kc, ns, &h.target);
+        explain_hpa_math(&b, &h, ready);
+        if (a.out == OUT_JSON)
+            j = explain_hpa_json(ns, &h, ready);
         snprintf(target_buf, sizeof(target_buf), " %s %s", h.target.kind, h.target.name);
         target = target_buf;
     } else if (k == KUBE_KIND_SCALEDOBJECT) {
@@ -1135,8 +1262,26 @@ int cmd_explain(struct cli *cli, int argc, char **argv)
         struct st_view qv;
         memset(&qv, 0, sizeof(qv));
         read_queue(cli, &a, &qv);
+        json_t *jtrig = NULL;
+        if (a.out == OUT_JSON) {
+            jtrig = json_array();
+            j = json_pack("{s:s,s:s,s:s,s:{s:s,s:s},s:i,s:i,s:i,s:i,s:b,s:o}", "kind",
+                          "ScaledObject", "namespace", ns, "name", so.meta.name, "target", "kind",
+                          so.target.kind, "name", so.target.name, "minReplicas", so.min_replicas,
+                          "maxReplicas", so.max_replicas, "pollingInterval", so.polling_s,
+                          "cooldownPeriod", so.cooldown_s, "paused", so.paused, "triggers", jtrig);
+        }
         for (int i = 0; i < so.ntriggers; i++) {
             const struct kube_trigger *t = &so.triggers[i];
+            json_t *jt = NULL;
+            if (jtrig) {
+                jt = json_pack("{s:s}", "type", t->type);
+                if (t->stream[0]) {
+                    json_object_set_new(jt, "stream", json_string(t->stream));
+                    json_object_set_new(jt, "consumer", json_string(t->consumer));
+                }
+                json_array_append_new(jtrig, jt);
+            }
             buf_printf(&b, "  trigger %s", t->type);
             if (t->stream[0])
                 buf_printf(&b, " stream %s consumer %s", t->stream, t->consumer);
@@ -1151,18 +1296,53 @@ int cmd_explain(struct cli *cli, int argc, char **argv)
                            "(from %s)\n",
                            (unsigned long long)qv.q.pending, (long long)qv.q.ack_pending,
                            (long long)lag, qv.queue_url);
+                if (jt) {
+                    json_object_set_new(jt, "lagSource", json_string("queue"));
+                    json_object_set_new(jt, "pending", json_integer((json_int_t)qv.q.pending));
+                    json_object_set_new(jt, "ackPending", json_integer(qv.q.ack_pending));
+                }
             } else if (have_hpa && hpa_lag(&h, &lag)) {
                 known = true;
                 buf_printf(&b, "    lag = %lld (the HPA's metric x %d replicas; queue: %s)\n",
                            (long long)lag, h.current_replicas,
                            qv.have_queue ? "not a nats-jetstream trigger" : qv.queue_error);
+                if (jt)
+                    json_object_set_new(jt, "lagSource", json_string("hpa"));
             } else {
                 buf_printf(&b, "    lag unknown (queue: %s)\n", qv.queue_error);
             }
-            if (!known)
+            bool from_queue = qv.have_queue && strcmp(t->type, "nats-jetstream") == 0;
+            if (jt && !from_queue)
+                json_object_set_new(
+                    jt, "queueError",
+                    json_string(qv.have_queue ? "not a nats-jetstream trigger" : qv.queue_error));
+            if (!known) {
+                if (jt) {
+                    /* the thresholds are known without the lag */
+                    struct scale_keda_out ko;
+                    scale_keda(&so, i, 0, &ko);
+                    json_object_set_new(jt, "lagSource", json_null());
+                    json_object_set_new(jt, "lag", json_null());
+                    json_object_set_new(jt, "lagThreshold", json_integer(ko.threshold));
+                    json_object_set_new(jt, "activationLagThreshold", json_integer(ko.activation));
+                    json_object_set_new(jt, "active", json_null());
+                    json_object_set_new(jt, "wantedReplicas", json_null());
+                    json_object_set_new(jt, "desiredReplicas", json_null());
+                }
                 continue;
+            }
             struct scale_keda_out ko;
             scale_keda(&so, i, lag, &ko);
+            if (jt) {
+                json_object_set_new(jt, "lag", json_integer(ko.lag));
+                json_object_set_new(jt, "lagThreshold", json_integer(ko.threshold));
+                json_object_set_new(jt, "activationLagThreshold", json_integer(ko.activation));
+                json_object_set_new(jt, "active", json_boolean(ko.active));
+                json_object_set_new(jt, "wantedReplicas", json_integer(ko.wanted));
+                json_object_set_new(jt, "desiredReplicas",
+                                    ko.desired >= 0 ? json_integer(ko.desired) : json_null());
+                json_object_set_new(jt, "why", json_string(ko.why));
+            }
             buf_printf(&b, "    activation: %lld %s activationLagThreshold %lld -> %s\n",
                        (long long)lag, ko.active ? ">" : "<=", (long long)ko.activation,
                        ko.active ? "active" : "not active");
@@ -1185,10 +1365,17 @@ int cmd_explain(struct cli *cli, int argc, char **argv)
                        "  cooldown: after %ds without activity KEDA scales %s %s to 0; above "
                        "zero the HPA below decides\n",
                        so.cooldown_s, so.target.kind, so.target.name);
+        if (j)
+            json_object_set_new(j, "hpa", json_string(so.hpa_name));
         if (have_hpa) {
             buf_printf(&b, "HPA %s/%s (made by KEDA)\n", ns, h.meta.name);
-            explain_hpa_math(&b, &h, ready_of(kc, ns, &h.target));
+            int ready = ready_of(kc, ns, &h.target);
+            explain_hpa_math(&b, &h, ready);
+            if (j)
+                json_object_set_new(j, "hpaStatus", explain_hpa_json(ns, &h, ready));
         } else {
+            if (j)
+                json_object_set_new(j, "hpaStatus", json_null());
             buf_printf(&b, "no HPA %s yet: KEDA makes it once the ScaledObject is ready\n",
                        so.hpa_name);
         }
@@ -1219,6 +1406,17 @@ int cmd_explain(struct cli *cli, int argc, char **argv)
                            "metrics)\n");
         bool acts = false;
         const char *why_not = NULL;
+        json_t *jcs = NULL;
+        if (a.out == OUT_JSON) {
+            jcs = json_array();
+            j = json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:b,s:o},s:s,s:o,s:o}", "kind",
+                          "VerticalPodAutoscaler", "namespace", ns, "name", vp.meta.name, "target",
+                          "kind", vp.target.kind, "name", vp.target.name, "found", have_w,
+                          "replicas", have_w ? json_integer(w.replicas) : json_null(), "updateMode",
+                          vp.update_mode, "minReplicas",
+                          vp.has_min_replicas ? json_integer(vp.min_replicas) : json_null(),
+                          "containers", jcs);
+        }
         for (int i = 0; i < vp.nrecs; i++) {
             const struct kube_vpa_container *r = &vp.recs[i];
             const struct kube_resources *req = have_w ? requests_of(&w, r->name) : NULL;
@@ -1228,6 +1426,20 @@ int cmd_explain(struct cli *cli, int argc, char **argv)
             scale_vpa(&vp, r, req ? req : &none, have_w ? w.replicas : 0, &o);
             acts = o.updater_acts;
             why_not = o.why_not;
+            if (jcs) {
+                json_t *cpu = json_pack(
+                    "{s:o,s:o,s:o,s:o,s:s}", "requestMillicores", res_json(req, true),
+                    "targetMillicores", res_json(&r->target, true), "lowerBoundMillicores",
+                    res_json(&r->lower, true), "upperBoundMillicores", res_json(&r->upper, true),
+                    "verdict", vpa_verdict_name(o.cpu));
+                json_t *mem =
+                    json_pack("{s:o,s:o,s:o,s:o,s:s}", "requestBytes", res_json(req, false),
+                              "targetBytes", res_json(&r->target, false), "lowerBoundBytes",
+                              res_json(&r->lower, false), "upperBoundBytes",
+                              res_json(&r->upper, false), "verdict", vpa_verdict_name(o.memory));
+                json_array_append_new(
+                    jcs, json_pack("{s:s,s:o,s:o}", "name", r->name, "cpu", cpu, "memory", mem));
+            }
             char a1[32], a2[32], a3[32], a4[32];
             buf_printf(&b, "  container %s\n", r->name);
             buf_printf(&b, "    cpu     request %-7s target %-7s bounds %s..%s -> %s\n",
@@ -1255,14 +1467,29 @@ int cmd_explain(struct cli *cli, int argc, char **argv)
             else
                 buf_printf(&b, "  the updater will not act: %s\n", why_not ? why_not : "");
         }
+        if (j) {
+            json_object_set_new(j, "updaterActs", vp.nrecs > 0 ? json_boolean(acts) : json_null());
+            json_object_set_new(
+                j, "whyNot", vp.nrecs > 0 && !acts && why_not ? json_string(why_not) : json_null());
+        }
         snprintf(target_buf, sizeof(target_buf), " %s %s", vp.target.kind, vp.target.name);
         target = target_buf;
     }
-    explain_conflicts(&b, kc, ns, target);
-    fwrite(b.data, 1, b.len, stdout);
+    json_t *conflicts = j ? json_array() : NULL;
+    explain_conflicts(&b, conflicts, kc, ns, target);
+    if (j) {
+        json_object_set_new(j, "conflicts", conflicts);
+        json_dumpf(j, stdout,
+                   JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6) |
+                       JSON_ENSURE_ASCII);
+        fputc('\n', stdout);
+    } else {
+        fwrite(b.data, 1, b.len, stdout);
+    }
     rc = EXIT_OK;
 out:
     buf_release(&b);
+    json_decref(j);
     json_decref(obj);
     kube_client_free(kc);
     opt_release(&it);

@@ -70,14 +70,14 @@ const struct cmd_spec commands[] = {
      "  source <(memectl completion bash)\n"
      "  memectl completion zsh > \"${fpath[1]}/_memectl\"\n"
      "  memectl completion fish > ~/.config/fish/completions/memectl.fish",
-     completion_opts, cmd_completion, 0},
+     completion_opts, cmd_completion, 1},
     {"config", "show the settings in use and where each came from", "[view|path] [options]",
      "view (the default) prints every setting with its source: a flag, the\n"
      "environment, the config file (with its line) or a default; secrets are\n"
      "masked. path prints the config file's path. See memectl.conf(5).",
      config_opts, cmd_config, 1},
     {"version", "show the version of memectl and its libraries", "[options]", NULL, version_opts,
-     cmd_version, 0},
+     cmd_version, 1},
     {"help", "show help for a command", "[COMMAND]", NULL, help_opts, cmd_help_run, 0},
     {NULL, NULL, NULL, NULL, NULL, NULL, 0},
 };

@@ -62,11 +62,13 @@ static void test_layout(void **state)
     const char *files[] = {
         "usr/bin/memectl",
         "usr/bin/meme-worker",
+        "usr/bin/meme-gateway",
         "usr/share/man/man1/memectl.1",
         "usr/share/man/man1/memectl-gen.1",
         "usr/share/man/man5/memectl.conf.5",
         "usr/share/man/man7/memectl-protocol.7",
         "usr/share/man/man8/meme-worker.8",
+        "usr/share/man/man8/meme-gateway.8",
         "usr/share/bash-completion/completions/memectl",
         "usr/share/zsh/vendor-completions/_memectl",
         "usr/share/fish/vendor_completions.d/memectl.fish",

@@ -12,6 +12,7 @@
 
 #include <signal.h>
 #include <sys/wait.h>
+#include <math.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -419,6 +420,180 @@ static void test_explain(void **state)
     buf_release(&err);
 }
 
+/* explain -o json: the figures the text reports, as data. */
+static json_t *explain_json(const char *first, ...)
+{
+    char *argv[16];
+    int n = 0;
+    va_list ap;
+    va_start(ap, first);
+    for (const char *a = first; a && n < 15; a = va_arg(ap, const char *))
+        argv[n++] = (char *)a;
+    va_end(ap);
+    argv[n] = NULL;
+    struct buf out = BUF_INIT, err = BUF_INIT;
+    int rc = memectl(&out, &err, "-s", nats.url, "explain", "--kubeconfig", kubeconfig,
+                     n > 0 ? argv[0] : NULL, n > 1 ? argv[1] : NULL, n > 2 ? argv[2] : NULL,
+                     n > 3 ? argv[3] : NULL, n > 4 ? argv[4] : NULL, n > 5 ? argv[5] : NULL, NULL);
+    assert_int_equal(rc, 0);
+    /* JSON_ENSURE_ASCII: plain ASCII, no control character */
+    for (size_t i = 0; i < out.len; i++)
+        assert_true(out.data[i] == '\n' || (out.data[i] >= 0x20 && out.data[i] < 0x7f));
+    json_error_t je;
+    json_t *j = json_loadb((const char *)out.data, out.len, 0, &je);
+    if (!j)
+        fprintf(stderr, "bad JSON: %s\n%s\n", je.text, (const char *)out.data);
+    assert_non_null(j);
+    buf_release(&out);
+    buf_release(&err);
+    return j;
+}
+
+static double jreal(json_t *root, const char *path)
+{
+    json_t *v = root;
+    char *dup = xstrdup(path), *save = NULL;
+    for (char *p = strtok_r(dup, ".", &save); p && v; p = strtok_r(NULL, ".", &save))
+        v = (*p >= '0' && *p <= '9') ? json_array_get(v, (size_t)atoi(p)) : json_object_get(v, p);
+    free(dup);
+    assert_true(json_is_number(v));
+    return json_number_value(v);
+}
+
+static bool jtrue(json_t *root, const char *path)
+{
+    json_t *v = root;
+    char *dup = xstrdup(path), *save = NULL;
+    for (char *p = strtok_r(dup, ".", &save); p && v; p = strtok_r(NULL, ".", &save))
+        v = (*p >= '0' && *p <= '9') ? json_array_get(v, (size_t)atoi(p)) : json_object_get(v, p);
+    free(dup);
+    assert_true(json_is_boolean(v));
+    return json_is_true(v);
+}
+
+static void test_explain_json(void **state)
+{
+    /* the gateway's HPA: 45% / 30% and 38% / 50% on 2 ready pods */
+    json_t *j = explain_json("hpa", "meme-generator-frontend-hpa", "-o", "json", NULL);
+    assert_string_equal(jstr(j, "kind"), "HorizontalPodAutoscaler");
+    assert_string_equal(jstr(j, "namespace"), "meme-generator");
+    assert_string_equal(jstr(j, "target.name"), "meme-generator-frontend");
+    assert_int_equal(jint(j, "currentReplicas"), 2);
+    assert_int_equal(jint(j, "readyReplicas"), 2);
+    assert_int_equal(jint(j, "minReplicas"), 1);
+    assert_int_equal(jint(j, "maxReplicas"), 5);
+    assert_true(jreal(j, "tolerance") == 0.1);
+    assert_int_equal(json_array_size(json_object_get(j, "metrics")), 2);
+    assert_string_equal(jstr(j, "metrics.0.name"), "cpu");
+    assert_int_equal(jint(j, "metrics.0.currentUtilization"), 45);
+    assert_int_equal(jint(j, "metrics.0.targetUtilization"), 30);
+    assert_true(jreal(j, "metrics.0.ratio") == 1.5);
+    assert_false(jtrue(j, "metrics.0.withinTolerance"));
+    assert_int_equal(jint(j, "metrics.0.pods"), 2);
+    assert_int_equal(jint(j, "metrics.0.proposedReplicas"), 3);
+    assert_true(jtrue(j, "metrics.0.highest"));
+    assert_string_equal(jstr(j, "metrics.1.name"), "memory");
+    assert_true(fabs(jreal(j, "metrics.1.ratio") - 0.76) < 1e-9);
+    assert_int_equal(jint(j, "metrics.1.proposedReplicas"), 2);
+    assert_false(jtrue(j, "metrics.1.highest"));
+    assert_int_equal(jint(j, "maxOverMetrics"), 3);
+    assert_int_equal(jint(j, "stabilization.replicas"), 3);
+    assert_true(jtrue(j, "scaleUp.applies"));
+    assert_int_equal(jint(j, "scaleUp.limit"), 4);
+    assert_string_equal(jstr(j, "scaleUp.policies.0.type"), "Percent");
+    assert_int_equal(jint(j, "scaleUp.policies.0.value"), 100);
+    assert_int_equal(jint(j, "scaleUp.policies.0.periodSeconds"), 15);
+    assert_false(jtrue(j, "scaleDown.applies"));
+    assert_int_equal(jint(j, "clamp.min"), 1);
+    assert_int_equal(jint(j, "clamp.max"), 5);
+    assert_int_equal(jint(j, "desiredReplicas"), 3);
+    assert_string_equal(jstr(j, "reason"), "DesiredWithinRange");
+    assert_int_equal(jint(j, "reportedDesiredReplicas"), 3);
+    assert_true(jtrue(j, "agrees"));
+    assert_int_equal(json_array_size(json_object_get(j, "conflicts")), 0);
+    char *s = json_dumps(j, 0);
+    assert_null(strstr(s, TOKEN));
+    free(s);
+    json_decref(j);
+
+    /* the worker's ScaledObject: lag 7 from the queue, lagThreshold 5 */
+    j = explain_json("--json", "scaledobject", "meme-generator-backend-scaler", NULL);
+    assert_string_equal(jstr(j, "kind"), "ScaledObject");
+    assert_int_equal(jint(j, "minReplicas"), 0);
+    assert_int_equal(jint(j, "maxReplicas"), 10);
+    assert_string_equal(jstr(j, "triggers.0.type"), "nats-jetstream");
+    assert_string_equal(jstr(j, "triggers.0.lagSource"), "queue");
+    assert_int_equal(jint(j, "triggers.0.pending"), QUEUED);
+    assert_int_equal(jint(j, "triggers.0.ackPending"), 0);
+    assert_int_equal(jint(j, "triggers.0.lag"), QUEUED);
+    assert_int_equal(jint(j, "triggers.0.lagThreshold"), 5);
+    assert_int_equal(jint(j, "triggers.0.activationLagThreshold"), 0);
+    assert_true(jtrue(j, "triggers.0.active"));
+    assert_int_equal(jint(j, "triggers.0.wantedReplicas"), 2);
+    assert_int_equal(jint(j, "triggers.0.desiredReplicas"), 2);
+    assert_string_equal(jstr(j, "hpa"), "keda-hpa-meme-generator-backend-scaler");
+    assert_string_equal(jstr(j, "hpaStatus.metrics.0.targetType"), "AverageValue");
+    assert_true(fabs(jreal(j, "hpaStatus.metrics.0.current") - 5.75) < 1e-9);
+    assert_true(jreal(j, "hpaStatus.metrics.0.target") == 5);
+    assert_true(fabs(jreal(j, "hpaStatus.metrics.0.ratio") - 1.15) < 1e-9);
+    assert_int_equal(jint(j, "hpaStatus.metrics.0.pods"), 4);
+    assert_int_equal(jint(j, "hpaStatus.metrics.0.proposedReplicas"), 5);
+    json_decref(j);
+
+    /* the Redis VPA: inside its bounds, minReplicas 1 so the updater may act */
+    j = explain_json("vpa", "redis-vpa", "-o", "json", NULL);
+    assert_string_equal(jstr(j, "kind"), "VerticalPodAutoscaler");
+    assert_string_equal(jstr(j, "updateMode"), "Auto");
+    assert_int_equal(jint(j, "minReplicas"), 1);
+    assert_true(jtrue(j, "target.found"));
+    assert_int_equal(jint(j, "containers.0.cpu.requestMillicores"), 100);
+    assert_int_equal(jint(j, "containers.0.cpu.targetMillicores"), 163);
+    assert_int_equal(jint(j, "containers.0.cpu.lowerBoundMillicores"), 50);
+    assert_int_equal(jint(j, "containers.0.cpu.upperBoundMillicores"), 1000);
+    assert_string_equal(jstr(j, "containers.0.cpu.verdict"), "within");
+    assert_int_equal(jint(j, "containers.0.memory.requestBytes"), 134217728);
+    assert_true(jtrue(j, "updaterActs"));
+    assert_true(json_is_null(json_object_get(j, "whyNot")));
+    json_decref(j);
+
+    /* chaos: outside its bounds, and two conflicts on the same Deployment */
+    j = explain_json("-n", "meme-chaos", "vpa", "chaos-vpa", "-o", "json", NULL);
+    assert_string_equal(jstr(j, "containers.0.cpu.verdict"), "outside");
+    json_t *c = json_object_get(j, "conflicts");
+    assert_int_equal(json_array_size(c), 2);
+    char *all = json_dumps(c, 0);
+    assert_non_null(strstr(all, "VPA meme-chaos/chaos-vpa (updateMode Auto) resizes cpu"));
+    assert_non_null(strstr(all, "HPA meme-chaos/chaos-hpa and ScaledObject"));
+    free(all);
+    json_decref(j);
+
+    /* without NATS the lag comes from KEDA's HPA metric: 5750m x 4 = 23 */
+    char *url = xasprintf("nats://127.0.0.1:%d", harness_free_port());
+    struct buf out = BUF_INIT, err = BUF_INIT;
+    assert_int_equal(memectl(&out, &err, "-s", url, "explain", "--kubeconfig", kubeconfig, "--json",
+                             "scaledobject", "meme-generator-backend-scaler", NULL),
+                     0);
+    j = json_loadb((const char *)out.data, out.len, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(jstr(j, "triggers.0.lagSource"), "hpa");
+    assert_non_null(strstr(jstr(j, "triggers.0.queueError"), "cannot reach NATS"));
+    assert_int_equal(jint(j, "triggers.0.lag"), 23);
+    assert_int_equal(jint(j, "triggers.0.wantedReplicas"), 5);
+    assert_int_equal(jint(j, "triggers.0.desiredReplicas"), 5);
+    json_decref(j);
+    buf_release(&out);
+    buf_release(&err);
+    free(url);
+
+    /* -o wide is status's, not explain's */
+    assert_int_equal(memectl(&out, &err, "explain", "--kubeconfig", kubeconfig, "-o", "wide", "hpa",
+                             "meme-generator-frontend-hpa", NULL),
+                     2);
+    assert_non_null(strstr((const char *)err.data, "text or json"));
+    buf_release(&out);
+    buf_release(&err);
+}
+
 struct log_wait {
     const char *path;
     const char *needle;
@@ -627,6 +802,7 @@ int main(void)
         cmocka_unit_test(test_no_nats_shows_cluster),
         cmocka_unit_test(test_missing_crd_and_forbidden),
         cmocka_unit_test(test_explain),
+        cmocka_unit_test(test_explain_json),
         cmocka_unit_test(test_watch_updates_and_stops),
         cmocka_unit_test(test_watch_lists_again_after_gone),
         cmocka_unit_test(test_watch_count_and_usage),
