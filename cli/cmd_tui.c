@@ -13,6 +13,7 @@
 #include "kube_status.h"
 #include "kubeconfig.h"
 #include "proto.h"
+#include "results.h"
 #include "term.h"
 #include "tui_model.h"
 #include "tui_view.h"
@@ -69,6 +70,8 @@ struct app {
     struct pending pending[PENDING_MAX]; /* ring, under the model lock */
     struct image_slot images[IMAGES_MAX];
     size_t next_image;
+    kvStore *kv;      /* the results bucket, opened when first needed */
+    char fetched[72]; /* the last id looked up there */
 };
 
 static volatile sig_atomic_t got_signal;
@@ -514,6 +517,42 @@ static void paint(struct painter *p, const struct image_slot *img, struct rect r
     }
 }
 
+static bool have_image(const struct app *a, const char *id)
+{
+    for (size_t k = 0; k < IMAGES_MAX; k++)
+        if (a->images[k].data && strcmp(a->images[k].id, id) == 0)
+            return true;
+    return false;
+}
+
+/* A meme made by someone else: its image from the results bucket, by id. */
+static void fetch_result(struct app *a, const char *id)
+{
+    struct meme_err err = {0};
+    if (!a->connected)
+        return;
+    if (!a->kv && results_open(a->mq.js, PROTO_RESULTS_BUCKET, false, 0, 0, &a->kv, &err) < 0) {
+        a->kv = NULL;
+        return;
+    }
+    struct results_meta meta;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (results_get(a->kv, id, &meta, &data, &len, &err) < 0 || !meta.ok ||
+        image_sniff(data, len) < 0) {
+        free(data);
+        return;
+    }
+    tui_model_lock(&a->model);
+    struct image_slot *s = &a->images[a->next_image++ % IMAGES_MAX];
+    free(s->data);
+    snprintf(s->id, sizeof(s->id), "%s", id);
+    s->data = data;
+    s->len = len;
+    a->model.version++;
+    tui_model_unlock(&a->model);
+}
+
 /* The image to preview: the selected meme if we have its image, else our latest. */
 static const struct image_slot *preview_image(struct app *a, const struct tui_view_state *v,
                                               const char **title_out)
@@ -629,6 +668,8 @@ static void app_close(struct app *a)
     natsSubscription_Destroy(a->ev);
     natsSubscription_Destroy(a->replies);
     natsInbox_Destroy(a->inbox);
+    if (a->kv)
+        kvStore_Destroy(a->kv);
     mq_close(&a->mq);
     kube_client_free(a->kube);
     /* nats.c calls the handlers on its own threads, the disconnected one even
@@ -827,6 +868,19 @@ int cmd_tui(struct cli *cli, int argc, char **argv)
                 v.overlay = overlay;
             }
         }
+        /* A selected meme made elsewhere: look its image up once. */
+        char fetch_id[72] = "";
+        tui_model_lock(&a->model);
+        if (v.focus == FOCUS_MEMES && v.sel[FOCUS_MEMES] < (int)a->model.nmemes) {
+            const struct tui_meme *e = &a->model.memes[v.sel[FOCUS_MEMES]];
+            if (e->state == MEME_DONE && !have_image(a, e->id) && strcmp(a->fetched, e->id) != 0)
+                snprintf(fetch_id, sizeof(fetch_id), "%s", e->id);
+        }
+        tui_model_unlock(&a->model);
+        if (fetch_id[0]) {
+            snprintf(a->fetched, sizeof(a->fetched), "%s", fetch_id);
+            fetch_result(a, fetch_id);
+        }
         tui_model_lock(&a->model);
         size_t limits[FOCUS_COUNT] = {a->model.nscalers, a->model.nworkers, a->model.nmemes};
         for (int f = 0; f < FOCUS_COUNT; f++)
@@ -842,7 +896,7 @@ int cmd_tui(struct cli *cli, int argc, char **argv)
         char title_buf[96];
         snprintf(title_buf, sizeof(title_buf), "Meme %.8s", title ? title : "");
         v.preview_title = img ? title_buf : "Preview";
-        v.preview_note = img ? NULL : "press g to make a meme; it shows here";
+        v.preview_note = img ? NULL : "select a finished meme, or press g to make one";
         tui_draw(&a->model, &v, &c);
         drawn = a->model.version;
         /* Copy what paint needs: the slot may be replaced by a reply. */

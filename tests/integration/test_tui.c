@@ -167,6 +167,28 @@ static void test_live_dashboard(void **state)
     assert_non_null(strstr(screen, "\u2580"));
     free(screen);
 
+    /* A meme made by another client shows up from the events, and selecting it
+     * previews its image, fetched from the results bucket by id. */
+    struct buf go = BUF_INIT, ge = BUF_INIT;
+    char *gen_out = xasprintf("%s/other.png", scratch);
+    char *gargv[] = {
+        bin, "-s", nats.url, "gen", "--json", "-o", gen_out, "someone else | made this", NULL};
+    assert_int_equal(harness_run(gargv, NULL, &go, &ge, 30000), 0);
+    buf_putc(&go, '\0');
+    const char *idp = strstr((char *)go.data, "\"id\":\"");
+    assert_non_null(idp);
+    char want[32];
+    snprintf(want, sizeof(want), "Meme %.8s", idp + 6);
+    screen = wait_screen(10000, "someone else", NULL);
+    free(screen);
+    tmux(NULL, "send-keys", "-t", "tui", "Up", NULL); /* the newest row */
+    screen = wait_screen(10000, want, "\u2580");
+    assert_non_null(strstr(screen, want));
+    free(screen);
+    free(gen_out);
+    buf_release(&go);
+    buf_release(&ge);
+
     /* Help, then a resize to the smallest supported terminal. */
     tmux(NULL, "send-keys", "-t", "tui", "?", NULL);
     screen = wait_screen(5000, "burst: send a batch", NULL);
