@@ -191,8 +191,27 @@ static char *request_json(const struct hf_request *req)
     return s;
 }
 
-/* The API's error text ({"error":"..."}), cut short and printable, in out. */
-static void api_error(const struct buf *b, char *out, size_t outsz, double *estimated_s)
+/* s into out, with every occurrence of secret (when not empty) as "***". */
+static void copy_redacted(char *out, size_t outsz, const char *s, const char *secret)
+{
+    size_t sl = secret ? strlen(secret) : 0, o = 0;
+    while (*s && o + 1 < outsz) {
+        if (sl && strncmp(s, secret, sl) == 0) {
+            for (const char *r = "***"; *r && o + 1 < outsz; r++)
+                out[o++] = *r;
+            s += sl;
+        } else {
+            out[o++] = *s++;
+        }
+    }
+    out[o] = '\0';
+}
+
+/* The API's error text ({"error":"..."}), cut short and printable, in out;
+ * a server (or a proxy) that quotes the token back does not get it into a
+ * message. */
+static void api_error(const struct buf *b, const char *token, char *out, size_t outsz,
+                      double *estimated_s)
 {
     out[0] = '\0';
     *estimated_s = -1;
@@ -202,7 +221,7 @@ static void api_error(const struct buf *b, char *out, size_t outsz, double *esti
     json_t *est = json_object_get(o, "estimated_time");
     if (json_is_number(est))
         *estimated_s = json_number_value(est);
-    snprintf(out, outsz, "%s", e ? e : "");
+    copy_redacted(out, outsz, e ? e : "", token);
     for (char *p = out; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
             *p = ' ';
@@ -303,7 +322,7 @@ int hf_generate(struct hf_client *c, const struct hf_request *req, hf_progress_f
         } else {
             char msg[160];
             double est;
-            api_error(&x.body, msg, sizeof(msg), &est);
+            api_error(&x.body, c->auth + strlen("Authorization: Bearer "), msg, sizeof(msg), &est);
             snprintf(last, sizeof(last), "HTTP %ld%s%s", status, msg[0] ? ": " : "", msg);
             if (status == 503) {
                 /* Loading: the API says how long it expects to take. */

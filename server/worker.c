@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -108,6 +110,12 @@ static char *read_token_file(const char *path)
                 strerror(errno));
         return NULL;
     }
+    /* A secret others can read is not secret: say so once, with the fix. */
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)))
+        log_warn("msg=\"the token file is readable by group or others; chmod 600 it, or set "
+                 "defaultMode: 0400 on the secret volume\" file=\"%s\" mode=%03o",
+                 path, (unsigned)(st.st_mode & 0777));
     char line[1024];
     char *tok = NULL;
     if (fgets(line, sizeof(line), f)) {
@@ -636,8 +644,12 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (w->cfg.hf_token)
+    if (w->cfg.hf_token) {
+        /* No core dump, and no ptrace by the same user, can carry the token. */
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+            log_warn("msg=\"cannot make the process non-dumpable: %s\"", strerror(errno));
         hf_global_init();
+    }
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->work, NULL);
     pthread_cond_init(&w->freed, NULL);

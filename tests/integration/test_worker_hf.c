@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <curl/curl.h>
+#include <sys/stat.h>
 
 #define TOKEN "hf_fixtureTOKEN123"
 
@@ -174,6 +176,13 @@ static void test_client_failure_modes(void **state)
     assert_null(strstr(o.err.msg, "hf_wrong"));
     assert_int_equal(hf_fixture_unauthorized(fx), 1);
 
+    /* A server that quotes the token back: the message shows "***". */
+    enum hf_fixture_step echo[] = {HF_FX_ECHO_AUTH};
+    o = run(TOKEN, echo, 1, 0, 1500, NULL);
+    report("500 quoting the token", &o);
+    assert_int_equal(o.rc, MEME_E_RENDER);
+    assert_non_null(strstr(o.err.msg, "Authorization: Bearer ***"));
+
     enum hf_fixture_step bad_input[] = {HF_FX_BAD_INPUT};
     o = run(TOKEN, bad_input, 1, 0, 10000, NULL);
     report("400 bad input", &o);
@@ -214,6 +223,7 @@ static void test_worker_with_hf_engine(void **state)
     assert_non_null(f);
     fputs(TOKEN "\n", f);
     fclose(f);
+    assert_int_equal(chmod(token_file, 0600), 0);
     char *url_env = xasprintf("HF_API_URL=%s", hf_fixture_url(fx));
     char *env[] = {url_env, "HF_API_TOKEN", NULL};
     char *log = xasprintf("%s/hf-w.log", scratch);
@@ -276,8 +286,11 @@ static void test_worker_with_hf_engine(void **state)
     FILE *lf = fopen(log, "r");
     assert_non_null(lf);
     char line[4096];
-    while (fgets(line, sizeof(line), lf))
+    while (fgets(line, sizeof(line), lf)) {
         assert_null(strstr(line, "fixtureTOKEN"));
+        /* a file only its owner can read draws no warning */
+        assert_null(strstr(line, "readable by group or others"));
+    }
     fclose(lf);
     harness_stop(&nats);
     free(log);
@@ -361,6 +374,165 @@ static void test_drain_deadline_hands_back_a_hung_job(void **state)
     free(url_env);
 }
 
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+    buf_append(arg, p, size * n);
+    return size * n;
+}
+
+/* GETs url into out (NUL-terminated); the HTTP status, or -1. */
+static long http_get(const char *url, struct buf *out)
+{
+    CURL *c = curl_easy_init();
+    long status = -1;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    buf_putc(out, '\0');
+    return status;
+}
+
+/* Every header value and the data of each message on sub, as text. */
+static int drain_msgs(natsSubscription *sub, struct buf *into, int want, int timeout_ms)
+{
+    int got = 0;
+    double deadline = wt_now_s() + timeout_ms / 1000.0;
+    while (got < want && wt_now_s() < deadline) {
+        natsMsg *m = NULL;
+        if (natsSubscription_NextMsg(&m, sub, 200) != NATS_OK)
+            continue;
+        const char **keys = NULL;
+        int nkeys = 0;
+        if (natsMsgHeader_Keys(m, &keys, &nkeys) == NATS_OK) {
+            for (int i = 0; i < nkeys; i++) {
+                const char *v = NULL;
+                if (natsMsgHeader_Get(m, keys[i], &v) == NATS_OK && v) {
+                    buf_puts(into, keys[i]);
+                    buf_puts(into, ": ");
+                    buf_puts(into, v);
+                    buf_putc(into, '\n');
+                }
+            }
+            free((void *)keys);
+        }
+        buf_append(into, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
+        buf_putc(into, '\n');
+        natsMsg_Destroy(m);
+        got++;
+    }
+    buf_putc(into, '\0');
+    into->len--;
+    return got;
+}
+
+/* A worker holding a token, against a model host that fails and quotes the
+ * token back in its error text: the token is in none of the worker's log,
+ * its error replies, its done events or its /metrics; and a token file
+ * others can read draws a warning. */
+static void test_worker_keeps_the_token_secret(void **state)
+{
+    struct harness_server nats;
+    assert_int_equal(harness_nats_start(&nats), 0);
+    assert_int_equal(wt_provision(nats.url, 60000), 0);
+    char *token_file = xasprintf("%s/token-0644", scratch);
+    FILE *f = fopen(token_file, "w");
+    assert_non_null(f);
+    fputs(TOKEN "\n", f);
+    fclose(f);
+    assert_int_equal(chmod(token_file, 0644), 0);
+
+    natsConnection *nc = NULL;
+    natsSubscription *replies = NULL, *events = NULL;
+    assert_int_equal(natsConnection_ConnectTo(&nc, nats.url), NATS_OK);
+    assert_int_equal(natsConnection_SubscribeSync(&replies, nc, "t.sec.*"), NATS_OK);
+    assert_int_equal(natsConnection_SubscribeSync(&events, nc, PROTO_SUBJECT_EVENTS), NATS_OK);
+    assert_int_equal(natsConnection_Flush(nc), NATS_OK);
+
+    char addr[32], *url_env = xasprintf("HF_API_URL=%s", hf_fixture_url(fx));
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", harness_free_port());
+    char *env[] = {url_env, "HF_API_TOKEN", "HF_API_TOKEN_FILE", NULL};
+    pid_t w = wt_worker(nats.url, scratch, "sec-w", 1, env, "--hf-token-file", token_file,
+                        "--hf-timeout", "2", "--http", addr, "--concurrency", "2", NULL);
+    assert_true(w > 0);
+
+    enum hf_fixture_step echo[] = {HF_FX_ECHO_AUTH};
+    hf_fixture_script(fx, echo, 1, 0);
+    jsCtx *js = NULL;
+    assert_int_equal(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
+    for (int i = 0; i < 2; i++) {
+        char *json = xasprintf("{\"id\":\"sec-%d\",\"prompt\":\"a cat | in a hat\","
+                               "\"reply\":\"t.sec.%d\",\"engine\":\"hf\",\"size\":64}",
+                               i, i);
+        jsPubAck *ack = NULL;
+        assert_int_equal(
+            js_Publish(&ack, js, PROTO_SUBJECT_REQUEST, json, (int)strlen(json), NULL, NULL),
+            NATS_OK);
+        jsPubAck_Destroy(ack);
+        free(json);
+    }
+
+    /* Both requests fail (each within the 2 s deadline, plus any retry). */
+    struct buf rtext = BUF_INIT, etext = BUF_INIT, metrics = BUF_INIT;
+    assert_int_equal(drain_msgs(replies, &rtext, 2, 40000), 2);
+    assert_int_equal(drain_msgs(events, &etext, 2, 10000), 2);
+    printf("figures: token check: %d API requests for 2 failed jobs\n", hf_fixture_requests(fx));
+    /* The failure did reach both: the host's text is there, the token not. */
+    assert_non_null(strstr((char *)rtext.data, "Authorization: Bearer ***"));
+    assert_non_null(strstr((char *)etext.data, "\"failed\""));
+    assert_null(strstr((char *)rtext.data, "fixtureTOKEN"));
+    assert_null(strstr((char *)etext.data, "fixtureTOKEN"));
+
+    char *murl = xasprintf("http://%s/metrics", addr);
+    assert_int_equal(http_get(murl, &metrics), 200);
+    assert_non_null(strstr((char *)metrics.data, "# TYPE"));
+    assert_null(strstr((char *)metrics.data, "fixtureTOKEN"));
+    /* Non-dumpable: its /proc entries belong to root, not to the user that
+     * started it (which only shows when that user is not root). */
+    char *proc = xasprintf("/proc/%d/status", (int)w);
+    struct stat pst;
+    assert_int_equal(stat(proc, &pst), 0);
+    if (getuid() != 0)
+        assert_int_equal(pst.st_uid, 0);
+    else
+        printf("running as root: the non-dumpable check needs another user\n");
+    free(proc);
+
+    assert_int_equal(wt_term(w, 20000), 0);
+    char *log = xasprintf("%s/sec-w.log", scratch);
+    struct buf ltext = BUF_INIT;
+    FILE *lf = fopen(log, "r");
+    assert_non_null(lf);
+    char line[4096];
+    int warnings = 0;
+    while (fgets(line, sizeof(line), lf)) {
+        buf_puts(&ltext, line);
+        warnings += strstr(line, "readable by group or others") != NULL;
+    }
+    fclose(lf);
+    buf_putc(&ltext, '\0');
+    assert_int_equal(warnings, 1);
+    assert_null(strstr((char *)ltext.data, "fixtureTOKEN"));
+
+    jsCtx_Destroy(js);
+    natsSubscription_Destroy(replies);
+    natsSubscription_Destroy(events);
+    natsConnection_Close(nc);
+    natsConnection_Destroy(nc);
+    harness_stop(&nats);
+    buf_release(&rtext);
+    buf_release(&etext);
+    buf_release(&metrics);
+    buf_release(&ltext);
+    free(murl);
+    free(log);
+    free(url_env);
+    free(token_file);
+}
+
 static void test_worker_refuses_hf_without_token(void **state)
 {
     struct buf out = BUF_INIT, err = BUF_INIT;
@@ -383,6 +555,7 @@ int main(void)
         cmocka_unit_test(test_worker_with_hf_engine),
         cmocka_unit_test(test_in_progress_acks_keep_a_long_job),
         cmocka_unit_test(test_drain_deadline_hands_back_a_hung_job),
+        cmocka_unit_test(test_worker_keeps_the_token_secret),
         cmocka_unit_test(test_worker_refuses_hf_without_token),
     };
     return harness_finish(cmocka_run_group_tests(tests, setup, teardown));
