@@ -122,6 +122,9 @@ extern const struct opt_spec config_opts[];
 /* Messages: "memectl: ..." on stderr; quiet suppresses info. */
 void cli_info(const struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Writes data to path ("-": stdout) through a temporary file and rename, so no
+ * partial file is ever left under the final name. 0 or -errno. */
+int cli_save_file(const char *path, const void *data, size_t len);
 /* Exit code for a libmeme error code. */
 int cli_exit_for(int code);
 

@@ -264,7 +264,7 @@ out:
 
 /* Writes data to path through a temporary file and rename, so an interrupted
  * run never leaves a truncated image under the final name. */
-static int save_file(const char *path, const void *data, size_t len)
+int cli_save_file(const char *path, const void *data, size_t len)
 {
     if (strcmp(path, "-") == 0) {
         const char *p = data;
@@ -589,7 +589,7 @@ int cmd_gen(struct cli *cli, int argc, char **argv)
         path = xstrdup(a.output);
     else
         path = xasprintf("meme-%.8s.%s", req.id, image_extension((enum image_format)fmt));
-    int src = save_file(path, data, len);
+    int src = cli_save_file(path, data, len);
     if (src < 0) {
         cli_error("cannot write \"%s\": %s", path, strerror(-src));
         rc = EXIT_FAIL;

@@ -11,7 +11,6 @@
 #include "xalloc.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,44 +27,6 @@ const struct opt_spec get_opts[] = {
     {GET_JSON, 0, "json", NULL, "print what was fetched as JSON on stdout", NULL},
     {0, 0, NULL, NULL, NULL, NULL},
 };
-
-/* Writes data to path through a temporary file and rename ("-": stdout). */
-static int save(const char *path, const void *data, size_t len)
-{
-    int fd = 1, rc = 0;
-    char *tmp = NULL;
-    if (strcmp(path, "-") != 0) {
-        tmp = xasprintf("%s.part-%d", path, (int)getpid());
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0) {
-            rc = -errno;
-            free(tmp);
-            return rc;
-        }
-    }
-    const char *p = data;
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            rc = n < 0 ? -errno : -EIO;
-            break;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    if (tmp) {
-        if (close(fd) != 0 && rc == 0)
-            rc = -errno;
-        if (rc == 0 && rename(tmp, path) != 0)
-            rc = -errno;
-        if (rc)
-            unlink(tmp);
-        free(tmp);
-    }
-    return rc;
-}
 
 int cmd_get(struct cli *cli, int argc, char **argv)
 {
@@ -151,7 +112,7 @@ int cmd_get(struct cli *cli, int argc, char **argv)
     }
     path = output ? xstrdup(output)
                   : xasprintf("meme-%.8s.%s", id, image_extension((enum image_format)fmt));
-    int src = save(path, data, len);
+    int src = cli_save_file(path, data, len);
     if (src < 0) {
         cli_error("cannot write \"%s\": %s", path, strerror(-src));
         rc = EXIT_FAIL;
