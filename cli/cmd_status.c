@@ -1316,6 +1316,14 @@ int cmd_explain(struct cli *cli, int argc, char **argv)
                 json_object_set_new(
                     jt, "queueError",
                     json_string(qv.have_queue ? "not a nats-jetstream trigger" : qv.queue_error));
+            /* A property of the configuration: true whatever the lag is now. */
+            if (t->activation_lag_threshold >= 1)
+                buf_printf(&b,
+                           "    note: activation needs lag > %lld, so %s never wakes a worker "
+                           "scaled to zero; use activationLagThreshold 0\n",
+                           (long long)t->activation_lag_threshold,
+                           t->activation_lag_threshold == 1 ? "a single message"
+                                                            : "a few messages");
             if (!known) {
                 if (jt) {
                     /* the thresholds are known without the lag */
@@ -1352,13 +1360,6 @@ int cmd_explain(struct cli *cli, int argc, char **argv)
                 buf_printf(&b, "    => %d replicas (%s)\n", ko.desired, ko.why);
             else
                 buf_printf(&b, "    => %s\n", ko.why);
-            if (t->activation_lag_threshold >= 1)
-                buf_printf(&b,
-                           "    note: activation needs lag > %lld, so %s never wakes a worker "
-                           "scaled to zero; use activationLagThreshold 0\n",
-                           (long long)t->activation_lag_threshold,
-                           t->activation_lag_threshold == 1 ? "a single message"
-                                                            : "a few messages");
         }
         if (so.min_replicas == 0)
             buf_printf(&b,
