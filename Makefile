@@ -194,7 +194,7 @@ valgrind:
 tsan:
 	$(MAKE) MODE=tsan OUT=build/tsan test-build
 	rm -rf build/tsan/reports && mkdir -p build/tsan/reports
-	TSAN_OPTIONS="log_path=$(CURDIR)/build/tsan/reports/race" \
+	TSAN_OPTIONS="log_path=$(CURDIR)/build/tsan/reports/race suppressions=$(CURDIR)/tests/tsan.supp" \
 	    scripts/run-tests --integration build/tsan test_gen test_bench test_gateway
 	@if ls build/tsan/reports/race.* >/dev/null 2>&1; then \
 	    cat build/tsan/reports/race.*; echo "ThreadSanitizer found races (above)"; exit 1; \

@@ -124,7 +124,7 @@ struct bench {
 struct timeline {
     struct kube_client *kube;
     pthread_t thread;
-    volatile int stop;
+    int stop; /* read and written with __atomic: another thread polls it */
     double t0;
     int nscalers;
     char names[TIMELINE_SCALERS][96]; /* "HPA ns/name", "ScaledObject ns/name" */
@@ -181,10 +181,10 @@ static void timeline_sample(struct timeline *tl)
 static void *timeline_main(void *arg)
 {
     struct timeline *tl = arg;
-    while (!tl->stop) {
+    while (!__atomic_load_n(&tl->stop, __ATOMIC_ACQUIRE)) {
         timeline_sample(tl);
         /* Every 2 s (the API server's floor), waking early to stop. */
-        for (int i = 0; i < 20 && !tl->stop; i++)
+        for (int i = 0; i < 20 && !__atomic_load_n(&tl->stop, __ATOMIC_ACQUIRE); i++)
             usleep(100000);
     }
     return NULL;
@@ -223,7 +223,7 @@ static void timeline_stop(struct timeline *tl)
 {
     if (!tl->kube)
         return;
-    tl->stop = 1;
+    __atomic_store_n(&tl->stop, 1, __ATOMIC_RELEASE);
     pthread_join(tl->thread, NULL);
     timeline_sample(tl); /* where the run left them */
     kube_client_free(tl->kube);

@@ -64,7 +64,7 @@ struct app {
     natsSubscription *hb, *ev, *replies;
     natsInbox *inbox;
     pthread_t poller;
-    volatile sig_atomic_t stop;
+    int stop; /* read and written with __atomic: the poller polls it */
     int burst;
     unsigned long seq;
     struct pending pending[PENDING_MAX]; /* ring, under the model lock */
@@ -349,7 +349,7 @@ static void *poller_main(void *arg)
 {
     struct app *a = arg;
     double next_connect = 0;
-    while (!a->stop) {
+    while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE)) {
         double now = tui_now();
         if (!a->connected && now >= next_connect) {
             if (!try_connect(a))
@@ -362,7 +362,7 @@ static void *poller_main(void *arg)
         tui_model_expire(&a->model, now);
         tui_model_unlock(&a->model);
         /* One second between polls, waking early to stop. */
-        for (int i = 0; i < 10 && !a->stop; i++)
+        for (int i = 0; i < 10 && !__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE); i++)
             usleep(100000);
     }
     return NULL;
@@ -421,7 +421,7 @@ static void burst(struct app *a)
     char id[37];
     proto_new_id(id);
     snprintf(tag, sizeof(tag), "%.8s", id);
-    for (int i = 0; i < a->burst && !a->stop; i++) {
+    for (int i = 0; i < a->burst && !__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE); i++) {
         char prompt[160];
         snprintf(prompt, sizeof(prompt),
                  "burst %s %d/%d: when the queue grows | keda adds a worker", tag, i + 1, a->burst);
@@ -919,7 +919,7 @@ int cmd_tui(struct cli *cli, int argc, char **argv)
             paint(&painter, &shown, v.preview);
         free(shown.data);
     }
-    a->stop = 1;
+    __atomic_store_n(&a->stop, 1, __ATOMIC_RELEASE);
     pthread_join(a->poller, NULL);
     endwin();
     free(overlay);
