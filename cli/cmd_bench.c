@@ -788,26 +788,12 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
         if (a.template_name)
             snprintf(req.template_name, sizeof(req.template_name), "%s", a.template_name);
         req.reply = xasprintf("%s.%zu", inbox, i);
-        char *json = proto_request_json(&req);
-        natsMsg *pub = NULL;
-        natsMsg_Create(&pub, PROTO_SUBJECT_REQUEST, NULL, json, (int)strlen(json));
-        natsMsgHeader_Set(pub, PROTO_H_MSG_ID, req.id);
-        jsPubAck *ack = NULL;
-        jsErrCode jerr = 0;
-        natsStatus s = js_PublishMsg(&ack, mq.js, pub, NULL, &jerr);
-        jsPubAck_Destroy(ack);
-        natsMsg_Destroy(pub);
-        free(json);
+        int prc = mq_publish_request(&mq, &req, 0, &err);
         proto_request_release(&req);
-        if (s != NATS_OK) {
+        if (prc < 0) {
             if (tty)
                 fputs("\r\033[K", stderr);
-            if (s == NATS_NO_RESPONDERS)
-                cli_error("no stream stores meme requests on %s: stream \"%s\" does not exist "
-                          "yet (start a worker, or `memectl up`)",
-                          red, PROTO_STREAM);
-            else
-                cli_error("cannot queue request %zu on %s: %s", i, red, natsStatus_GetText(s));
+            cli_error("request %zu: %s (server %s)", i, err.msg, red);
             pthread_mutex_lock(&b.lock);
             b.sent--;
             b.in_flight--;

@@ -451,9 +451,8 @@ int cmd_gen(struct cli *cli, int argc, char **argv)
     struct proto_request req;
     struct meme_err err = {0};
     natsSubscription *sub = NULL;
-    natsMsg *pub = NULL;
     natsInbox *inbox = NULL;
-    char *json = NULL, *path = NULL;
+    char *path = NULL;
     struct gen_reply reply = {0};
     int rc;
     char red[512];
@@ -493,26 +492,13 @@ int cmd_gen(struct cli *cli, int argc, char **argv)
     req.size = a.size;
     req.format = a.format;
     req.reply = xstrdup(inbox);
-    json = proto_request_json(&req);
-
-    natsMsg_Create(&pub, PROTO_SUBJECT_REQUEST, NULL, json, (int)strlen(json));
-    natsMsgHeader_Set(pub, PROTO_H_MSG_ID, req.id);
-    jsErrCode jerr = 0;
-    jsPubAck *ack = NULL;
-    natsStatus s = js_PublishMsg(&ack, mq.js, pub, NULL, &jerr);
-    jsPubAck_Destroy(ack);
-    if (s == NATS_NO_RESPONDERS) {
-        cli_error("no stream stores meme requests on %s: stream \"%s\" does not exist yet. "
-                  "A worker creates it when it starts (`memectl up`, or run meme-worker)",
-                  red, PROTO_STREAM);
+    rc = mq_publish_request(&mq, &req, 0, &err);
+    if (rc < 0) {
+        cli_error("%s (server %s)", err.msg, red);
         rc = EXIT_FAIL;
         goto out;
     }
-    if (s != NATS_OK) {
-        cli_error("cannot queue the request on %s: %s", red, nats_GetLastError(NULL));
-        rc = EXIT_FAIL;
-        goto out;
-    }
+    rc = 0;
     if (a.no_wait) {
         /* Stored in the stream: a worker makes it and keeps the result by id. */
         if (a.json)
@@ -539,7 +525,7 @@ int cmd_gen(struct cli *cli, int argc, char **argv)
         int64_t wait_ms = show_spinner ? 100 : (int64_t)((deadline - now) * 1000) + 1;
         if (wait_ms > 100 && show_spinner)
             wait_ms = 100;
-        s = natsSubscription_NextMsg(&reply.msg, sub, wait_ms);
+        natsStatus s = natsSubscription_NextMsg(&reply.msg, sub, wait_ms);
         if (s == NATS_OK)
             break;
         if (s != NATS_TIMEOUT) {
@@ -614,14 +600,12 @@ int cmd_gen(struct cli *cli, int argc, char **argv)
     rc = EXIT_OK;
 out:
     natsMsg_Destroy(reply.msg);
-    natsMsg_Destroy(pub);
     if (sub) {
         natsSubscription_Unsubscribe(sub);
         natsSubscription_Destroy(sub);
     }
     natsInbox_Destroy(inbox);
     mq_close(&mq);
-    free(json);
     free(path);
     free(a.prompt);
     proto_request_release(&req);

@@ -393,23 +393,11 @@ static void send_request(struct app *a, const char *prompt)
     tui_model_sent(&a->model, req.id, prompt, p->sent);
     tui_model_unlock(&a->model);
     req.reply = xasprintf("%s.%lu", a->inbox, seq);
-    char *json = proto_request_json(&req);
-    natsMsg *m = NULL;
-    natsMsg_Create(&m, PROTO_SUBJECT_REQUEST, NULL, json, (int)strlen(json));
-    natsMsgHeader_Set(m, PROTO_H_MSG_ID, req.id);
-    jsPubAck *ack = NULL;
-    jsErrCode jerr = 0;
-    natsStatus s = js_PublishMsg(&ack, a->mq.js, m, NULL, &jerr);
-    jsPubAck_Destroy(ack);
-    natsMsg_Destroy(m);
-    free(json);
-    if (s != NATS_OK) {
+    struct meme_err err = {0};
+    if (mq_publish_request(&a->mq, &req, 0, &err) < 0) {
         tui_model_lock(&a->model);
-        tui_model_reply(&a->model, req.id, false,
-                        s == NATS_NO_RESPONDERS ? "no_stream" : "nats_error", 0, "", false);
-        tui_model_set_status(&a->model, "could not queue the request: %s",
-                             s == NATS_NO_RESPONDERS ? "no stream MEMES (start a worker)"
-                                                     : natsStatus_GetText(s));
+        tui_model_reply(&a->model, req.id, false, meme_code_name(err.code), 0, "", false);
+        tui_model_set_status(&a->model, "could not queue the request: %s", err.msg);
         tui_model_unlock(&a->model);
     }
     proto_request_release(&req);

@@ -7,6 +7,7 @@
 #include "xalloc.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *mq_status_text(natsStatus s)
@@ -301,4 +302,37 @@ int mq_depth(struct mq_conn *c, const char *stream, const char *consumer, struct
     d->ack_floor_seq = ci->AckFloor.Stream;
     jsConsumerInfo_Destroy(ci);
     return 0;
+}
+
+int mq_publish_request(struct mq_conn *c, const struct proto_request *req, int timeout_ms,
+                       struct meme_err *err)
+{
+    char *json = proto_request_json(req);
+    natsMsg *msg = NULL;
+    jsPubAck *ack = NULL;
+    jsErrCode jerr = 0;
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    if (timeout_ms > 0)
+        po.MaxWait = timeout_ms;
+    natsStatus s = natsMsg_Create(&msg, PROTO_SUBJECT_REQUEST, NULL, json, (int)strlen(json));
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(msg, PROTO_H_MSG_ID, req->id);
+    if (s == NATS_OK)
+        s = js_PublishMsg(&ack, c->js, msg, &po, &jerr);
+    int rc = 0;
+    if (s == NATS_NO_RESPONDERS)
+        rc = meme_err_set(err, MEME_E_NOT_FOUND,
+                          "no stream stores meme requests: stream \"%s\" does not exist yet "
+                          "(a worker creates it when it starts: `memectl up`, or meme-worker)",
+                          PROTO_STREAM);
+    else if (s != NATS_OK)
+        rc =
+            meme_err_set(err, MEME_E_NATS, "cannot queue the request: %s", nats_GetLastError(NULL));
+    else if (ack && ack->Duplicate)
+        rc = MQ_DUPLICATE;
+    jsPubAck_Destroy(ack);
+    natsMsg_Destroy(msg);
+    free(json);
+    return rc;
 }

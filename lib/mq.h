@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "proto.h"
 
 /* The payload limit the stack configures: a 1024x1024 PNG as base64 fits. */
 #define MQ_PAYLOAD_WANTED (8 * 1024 * 1024)
@@ -56,6 +57,15 @@ int mq_ensure_stream(struct mq_conn *c, const char *stream, struct meme_err *err
 /* Creates the durable pull consumer (explicit ack) or checks an existing one. */
 int mq_ensure_consumer(struct mq_conn *c, const char *stream, const char *consumer,
                        int64_t ack_wait_ms, struct meme_err *err);
+
+/* Queues req: its protocol v1 JSON through JetStream on meme.request, with
+ * Nats-Msg-Id set to req->id so a retried publish is stored once. Returns 0;
+ * MQ_DUPLICATE when JetStream already stored that id within its duplicate
+ * window; MEME_E_NOT_FOUND when no stream stores meme.request yet; or
+ * MEME_E_NATS. timeout_ms 0 is nats.c's default wait for the ack. */
+#define MQ_DUPLICATE 1
+int mq_publish_request(struct mq_conn *c, const struct proto_request *req, int timeout_ms,
+                       struct meme_err *err);
 
 struct mq_depth {
     uint64_t pending;    /* not yet delivered */

@@ -236,9 +236,7 @@ static enum MHD_Result post_meme(struct MHD_Connection *conn, struct gateway *gw
     struct meme_err err = {0};
     natsSubscription *sub = NULL;
     natsInbox *inbox = NULL;
-    natsMsg *pub = NULL, *reply = NULL;
-    jsPubAck *ack = NULL;
-    char *json = NULL;
+    natsMsg *reply = NULL;
     enum MHD_Result r;
 
     proto_request_init(&req);
@@ -266,30 +264,16 @@ static enum MHD_Result post_meme(struct MHD_Connection *conn, struct gateway *gw
     }
     free(req.reply);
     req.reply = xstrdup(inbox);
-    json = proto_request_json(&req);
-    natsMsg_Create(&pub, PROTO_SUBJECT_REQUEST, NULL, json, (int)strlen(json));
-    natsMsgHeader_Set(pub, PROTO_H_MSG_ID, req.id);
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MaxWait = 5000;
-    jsErrCode jerr = 0;
-    natsStatus s = js_PublishMsg(&ack, mq->js, pub, &po, &jerr);
-    if (s == NATS_NO_RESPONDERS) {
-        r = respond_error(conn, st, 503, req.id, MEME_E_NATS,
-                          "no stream stores meme requests: stream \"%s\" does not exist yet",
-                          gw->cfg.stream);
-        goto out;
-    }
-    if (s != NATS_OK) {
-        r = respond_error(conn, st, 503, req.id, MEME_E_NATS, "cannot queue the request: %s",
-                          natsStatus_GetText(s));
-        goto out;
-    }
-    if (ack && ack->Duplicate) {
+    int prc = mq_publish_request(mq, &req, 5000, &err);
+    if (prc == MQ_DUPLICATE) {
         r = respond_error(conn, st, 409, req.id, MEME_E_BAD_REQUEST,
                           "a request with id \"%s\" was already submitted; fetch it with GET "
                           "/api/v1/memes/%s or send a new id",
                           req.id, req.id);
+        goto out;
+    }
+    if (prc < 0) {
+        r = respond_error(conn, st, 503, req.id, MEME_E_NATS, "%s", err.msg);
         goto out;
     }
     double deadline = st->t0 + gw->cfg.timeout_s;
@@ -312,7 +296,7 @@ static enum MHD_Result post_meme(struct MHD_Connection *conn, struct gateway *gw
         int64_t wait_ms = (int64_t)(left * 1000) + 1;
         if (wait_ms > GW_WAIT_SLICE)
             wait_ms = GW_WAIT_SLICE;
-        s = natsSubscription_NextMsg(&reply, sub, wait_ms);
+        natsStatus s = natsSubscription_NextMsg(&reply, sub, wait_ms);
         if (s == NATS_OK)
             break;
         if (s != NATS_TIMEOUT) {
@@ -332,14 +316,11 @@ static enum MHD_Result post_meme(struct MHD_Connection *conn, struct gateway *gw
                           (size_t)natsMsg_GetDataLength(reply), req.id, reply, NULL);
 out:
     natsMsg_Destroy(reply);
-    natsMsg_Destroy(pub);
-    jsPubAck_Destroy(ack);
     if (sub) {
         natsSubscription_Unsubscribe(sub);
         natsSubscription_Destroy(sub);
     }
     natsInbox_Destroy(inbox);
-    free(json);
     proto_request_release(&req);
     return r;
 }
