@@ -6,6 +6,7 @@
  * latencies go into log-linear histograms (lib/hist.h), so memory does not
  * grow with the run.
  */
+#include "clock.h"
 #include "cli.h"
 #include "hist.h"
 #include "kube.h"
@@ -147,8 +148,6 @@ static int timeline_slot(struct timeline *tl, const char *kind, const char *ns, 
     return tl->nscalers++;
 }
 
-static double now_s(void);
-
 /* One sample: each HPA's current replicas (KEDA's HPA stands for its ScaledObject). */
 static void timeline_sample(struct timeline *tl)
 {
@@ -173,7 +172,7 @@ static void timeline_sample(struct timeline *tl)
         if (slot >= 0)
             tl->replicas[k][slot] = h->current_replicas;
     }
-    tl->t[k] = now_s() - tl->t0;
+    tl->t[k] = clock_now_s() - tl->t0;
     tl->n++;
     kube_status_release(&st);
 }
@@ -230,16 +229,9 @@ static void timeline_stop(struct timeline *tl)
     tl->kube = NULL;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void sleep_until(double t)
 {
-    double d = t - now_s();
+    double d = t - clock_now_s();
     if (d <= 0)
         return;
     struct timespec ts = {(time_t)d, (long)((d - floor(d)) * 1e9)};
@@ -419,7 +411,7 @@ static const char *hdr(natsMsg *m, const char *name)
 static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
 {
     struct bench *b = closure;
-    double t = now_s();
+    double t = clock_now_s();
     const char *subj = natsMsg_GetSubject(m);
     const char *dot = strrchr(subj, '.');
     char *end;
@@ -710,7 +702,7 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
     unsigned seed = (unsigned)idbuf[0] * 7919u + (unsigned)idbuf[1];
 
     bool tty = isatty(2) && !cli->quiet;
-    b.t0 = now_s();
+    b.t0 = clock_now_s();
     /* The scale-up timeline, when a cluster is there to watch. */
     tl = xcalloc(1, sizeof(*tl));
     timeline_start(tl, &a, b.t0);
@@ -719,7 +711,7 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
     double next_send = b.t0, next_progress = b.t0 + 0.25;
     struct proto_request req;
     for (;;) {
-        double now = now_s();
+        double now = clock_now_s();
         if (a.count && b.sent >= (size_t)a.count)
             break;
         if (end && now >= end)
@@ -802,12 +794,12 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
             break;
         }
     }
-    double last_send = now_s();
+    double last_send = clock_now_s();
 
     /* Wait for what is in flight, each request up to --timeout after it was sent. */
     pthread_mutex_lock(&b.lock);
     double deadline = last_send + a.timeout;
-    while (b.in_flight > 0 && now_s() < deadline) {
+    while (b.in_flight > 0 && clock_now_s() < deadline) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 100000000;
@@ -816,12 +808,12 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
             ts.tv_nsec -= 1000000000;
         }
         pthread_cond_timedwait(&b.cond, &b.lock, &ts);
-        if (tty && now_s() >= next_progress) {
-            progress(&b, now_s() - b.t0, false);
-            next_progress = now_s() + 0.25;
+        if (tty && clock_now_s() >= next_progress) {
+            progress(&b, clock_now_s() - b.t0, false);
+            next_progress = clock_now_s() + 0.25;
         }
     }
-    double span = now_s() - b.t0;
+    double span = clock_now_s() - b.t0;
     pthread_mutex_unlock(&b.lock);
     timeline_stop(tl);
     pthread_mutex_lock(&b.lock);

@@ -4,6 +4,7 @@
  * for the raw image, save it without ever leaving a partial file, and draw
  * it in the terminal.
  */
+#include "clock.h"
 #include "cli.h"
 #include "image.h"
 #include "proto.h"
@@ -79,13 +80,6 @@ struct gen_reply {
     const char *gen_ms;
     int width, height;
 };
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int parse_int(const char *s, long lo, long hi, long *out)
 {
@@ -461,7 +455,7 @@ int cmd_gen(struct cli *cli, int argc, char **argv)
     rc = parse_gen_args(cli, argc, argv, &a);
     if (rc)
         return rc < 0 ? EXIT_OK : rc;
-    double t0 = mono_s();
+    double t0 = clock_now_s();
 
     cli_resolve_server(cli);
     mq_url_redacted(cli->server, red, sizeof(red));
@@ -515,7 +509,7 @@ int cmd_gen(struct cli *cli, int argc, char **argv)
     bool have_depth = false;
     double next_depth = t0 + 1.0, deadline = t0 + a.timeout_s;
     for (;;) {
-        double now = mono_s();
+        double now = clock_now_s();
         if (now >= deadline) {
             if (show_spinner)
                 fputs("\r\033[K", stderr);
@@ -581,7 +575,7 @@ int cmd_gen(struct cli *cli, int argc, char **argv)
         rc = EXIT_FAIL;
         goto out;
     }
-    double total = mono_s() - t0;
+    double total = clock_now_s() - t0;
     bool to_stdout = strcmp(path, "-") == 0;
     if (!to_stdout && !a.json)
         display_image(cli, &a, data, len);

@@ -5,6 +5,7 @@
  * worker is pulling, and records what it started; `down` stops exactly those
  * processes. Both are idempotent.
  */
+#include "clock.h"
 #include "cli.h"
 #include "paths.h"
 #include "proto.h"
@@ -52,13 +53,6 @@ struct up_args {
     bool no_redis;
     double wait_s;
 };
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void sleep_ms(int ms)
 {
@@ -207,7 +201,7 @@ static int start_nats(const char *dir, const char *logs, const struct up_args *a
     p->port = a->nats_port;
     p->port2 = a->monitor_port;
     while (!port_open(a->nats_port)) {
-        if (child_died(p->pid) || mono_s() > deadline) {
+        if (child_died(p->pid) || clock_now_s() > deadline) {
             cli_error("nats-server did not start; the end of %s:", log);
             show_log_tail(log);
             kill(p->pid, SIGKILL);
@@ -292,7 +286,7 @@ static int start_redis(const char *dir, const char *logs, const struct up_args *
     }
     p->port = a->redis_port;
     while (!redis_ping(a->redis_port)) {
-        if (child_died(p->pid) || mono_s() > deadline) {
+        if (child_died(p->pid) || clock_now_s() > deadline) {
             cli_error("redis-server did not start; the end of %s:", log);
             show_log_tail(log);
             kill(p->pid, SIGKILL);
@@ -427,7 +421,7 @@ static void stop_procs(struct stack_proc **procs, size_t n, double grace)
 {
     for (size_t i = 0; i < n; i++)
         kill(procs[i]->pid, SIGTERM);
-    double deadline = mono_s() + grace;
+    double deadline = clock_now_s() + grace;
     for (;;) {
         size_t alive = 0;
         for (size_t i = 0; i < n; i++) {
@@ -436,7 +430,7 @@ static void stop_procs(struct stack_proc **procs, size_t n, double grace)
         }
         if (!alive)
             return;
-        if (mono_s() > deadline)
+        if (clock_now_s() > deadline)
             break;
         sleep_ms(20);
     }
@@ -460,7 +454,7 @@ static int wait_ready(int nats_port, int workers, double deadline)
         rc = 0;
         goto out;
     }
-    while (mono_s() < deadline) {
+    while (clock_now_s() < deadline) {
         struct mq_depth d;
         if (mq_depth(&mq, PROTO_STREAM, PROTO_CONSUMER, &d, NULL) == 0 && d.waiting > 0) {
             rc = 0;
@@ -484,7 +478,7 @@ int cmd_up(struct cli *cli, int argc, char **argv)
     char *dir = paths_state_dir();
     char *logs = xasprintf("%s/logs", dir);
     char *store = xasprintf("%s/nats", dir);
-    double deadline = mono_s() + a.wait_s;
+    double deadline = clock_now_s() + a.wait_s;
     int started = 0;
     memset(&next, 0, sizeof(next));
 

@@ -8,6 +8,7 @@
  * What comes back is checked (header fields, image signature) before it is
  * served: a cache shared with other programs is not trusted.
  */
+#include "clock.h"
 #include "cache.h"
 #include "xalloc.h"
 
@@ -36,9 +37,7 @@ struct cache {
 
 static int64_t mono_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)clock_now_ms();
 }
 
 static struct timeval tv_ms(int ms)

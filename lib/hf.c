@@ -5,6 +5,7 @@
  * every wait is sliced into 100 ms steps so the caller can send JetStream
  * in-progress acks and cancel.
  */
+#include "clock.h"
 #include "hf.h"
 #include "buf.h"
 #include "image.h"
@@ -33,13 +34,6 @@ void hf_global_init(void)
 void hf_global_cleanup(void)
 {
     curl_global_cleanup();
-}
-
-static double mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
 struct hf_client *hf_client_new(const struct hf_opts *opts, struct meme_err *err)
@@ -142,7 +136,7 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
     (void)dn;
     (void)ut;
     (void)un;
-    double now = mono_ms();
+    double now = clock_now_ms();
     if (x->progress && now >= x->next_progress) {
         x->next_progress = now + 100;
         if (!x->progress(x->arg)) {
@@ -156,11 +150,11 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
 /* Waits ms in 100 ms slices; false when progress asked to stop. */
 static bool wait_ms(int ms, hf_progress_fn progress, void *arg)
 {
-    double end = mono_ms() + ms;
+    double end = clock_now_ms() + ms;
     for (;;) {
         if (progress && !progress(arg))
             return false;
-        double left = end - mono_ms();
+        double left = end - clock_now_ms();
         if (left <= 0)
             return true;
         int step = left > 100 ? 100 : (int)left;
@@ -237,7 +231,7 @@ int hf_generate(struct hf_client *c, const struct hf_request *req, hf_progress_f
     struct curl_slist *headers = NULL;
     char *url = xasprintf("%s/models/%s", c->base_url, req->model);
     char *body = request_json(req);
-    double deadline = mono_ms() + c->opts.deadline_ms;
+    double deadline = clock_now_ms() + c->opts.deadline_ms;
     int backoff = c->opts.backoff_ms;
     int rc = 0;
     char last[256] = "no attempt was made";
@@ -250,7 +244,7 @@ int hf_generate(struct hf_client *c, const struct hf_request *req, hf_progress_f
     headers = curl_slist_append(headers, "Accept: image/png, image/jpeg");
 
     while (st.attempts < c->opts.max_attempts) {
-        double left = deadline - mono_ms();
+        double left = deadline - clock_now_ms();
         if (left < 50)
             break;
         struct xfer x = {.progress = progress, .arg = arg, .retry_after_s = -1};
@@ -359,12 +353,12 @@ int hf_generate(struct hf_client *c, const struct hf_request *req, hf_progress_f
             wait = c->opts.max_wait_ms;
         if (wait < 0)
             wait = 0;
-        left = deadline - mono_ms();
+        left = deadline - clock_now_ms();
         if (st.attempts >= c->opts.max_attempts || wait >= left)
             break;
-        double w0 = mono_ms();
+        double w0 = clock_now_ms();
         bool go_on = wait_ms(wait, progress, arg);
-        st.waited_ms += (int)(mono_ms() - w0);
+        st.waited_ms += (int)(clock_now_ms() - w0);
         if (!go_on) {
             rc = meme_err_set(err, MEME_E_SHUTTING_DOWN,
                               "gave up on Hugging Face model \"%s\": the worker is stopping",
@@ -373,9 +367,10 @@ int hf_generate(struct hf_client *c, const struct hf_request *req, hf_progress_f
         }
     }
     rc = meme_err_set(
-        err, last_code == MEME_E_TIMEOUT || mono_ms() >= deadline - 50 ? MEME_E_TIMEOUT : last_code,
+        err,
+        last_code == MEME_E_TIMEOUT || clock_now_ms() >= deadline - 50 ? MEME_E_TIMEOUT : last_code,
         "Hugging Face model \"%s\" gave no image after %d attempt(s) in %.1f s: %s", req->model,
-        st.attempts, (c->opts.deadline_ms - (deadline - mono_ms())) / 1000.0, last);
+        st.attempts, (c->opts.deadline_ms - (deadline - clock_now_ms())) / 1000.0, last);
 out:
     curl_slist_free_all(headers);
     free(url);

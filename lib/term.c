@@ -10,6 +10,7 @@
  * control characters, no escape sequences, valid UTF-8 only. Nothing here
  * prints; encoders append to a caller's struct buf. See docs/terminal.md.
  */
+#include "clock.h"
 #include "term.h"
 #include "utf8.h"
 #include "xalloc.h"
@@ -123,9 +124,7 @@ bool term_da1_has_sixel(const char *reply, size_t len)
 
 static long long now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (long long)clock_now_ms();
 }
 
 static int write_all(int fd, const void *data, size_t len)

@@ -10,13 +10,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "term.h"
 
 double tui_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return clock_now_s();
 }
 
 void tui_model_init(struct tui_model *m)

@@ -5,6 +5,7 @@
  * KEDA can read the lag before any worker has ever run), and a shutdown
  * that stops being ready, drains requests in flight, then exits.
  */
+#include "clock.h"
 #include "gateway.h"
 #include "log.h"
 #include "proto.h"
@@ -158,13 +159,6 @@ static int parse_args(int argc, char **argv, struct gateway_config *cfg)
     return 0;
 }
 
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* One connect attempt; on success publishes the connection to the handlers
  * and makes sure the stream and consumer exist. */
 static bool try_connect(struct gateway *gw, bool *warned)
@@ -227,9 +221,9 @@ int main(int argc, char **argv)
     double next_try = 0, backoff = 0.25;
     int sig = 0;
     for (;;) {
-        if (!atomic_load(&gw.mq) && mono_s() >= next_try) {
+        if (!atomic_load(&gw.mq) && clock_now_s() >= next_try) {
             if (!try_connect(&gw, &warned)) {
-                next_try = mono_s() + backoff;
+                next_try = clock_now_s() + backoff;
                 backoff = backoff < 2 ? backoff * 2 : 5;
             }
         }
@@ -244,8 +238,8 @@ int main(int argc, char **argv)
     log_info("msg=\"stopping\" signal=%d in_flight=%d", sig, atomic_load(&gw.in_flight));
     atomic_store(&gw.stopping, true);
     gateway_http_quiesce(d);
-    double until = mono_s() + gw.cfg.drain_s;
-    while (atomic_load(&gw.in_flight) > 0 && mono_s() < until) {
+    double until = clock_now_s() + gw.cfg.drain_s;
+    while (atomic_load(&gw.in_flight) > 0 && clock_now_s() < until) {
         struct timespec t = {0, 20 * 1000 * 1000};
         if (sigtimedwait(&sigs, NULL, &t) > 0)
             break; /* a second signal: stop now */
@@ -253,8 +247,8 @@ int main(int argc, char **argv)
     /* Waiting requests now answer 503 within one wait slice; let those
      * answers go out before the connections are closed. */
     atomic_store(&gw.aborting, true);
-    until = mono_s() + 2;
-    while (atomic_load(&gw.in_flight) > 0 && mono_s() < until) {
+    until = clock_now_s() + 2;
+    while (atomic_load(&gw.in_flight) > 0 && clock_now_s() < until) {
         struct timespec t = {0, 20 * 1000 * 1000};
         nanosleep(&t, NULL);
     }

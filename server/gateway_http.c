@@ -14,6 +14,7 @@
  * 504 no meme before the deadline. Every error body is the protocol's error
  * JSON ({"request_id","error","code","timestamp"}).
  */
+#include "clock.h"
 #include "buf.h"
 #include "gateway.h"
 #include "image.h"
@@ -47,13 +48,6 @@ struct gw_req {
     bool too_big;
     int status; /* what was queued; 0 when nothing was */
 };
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int64_t wall_s(void)
 {
@@ -278,7 +272,7 @@ static enum MHD_Result post_meme(struct MHD_Connection *conn, struct gateway *gw
     }
     double deadline = st->t0 + gw->cfg.timeout_s;
     for (;;) {
-        double left = deadline - mono_s();
+        double left = deadline - clock_now_s();
         if (left <= 0) {
             r = respond_error(conn, st, 504, req.id, MEME_E_TIMEOUT,
                               "no meme within %.0f s; it stays queued and can be fetched later "
@@ -452,7 +446,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     if (!st) {
         st = xcalloc(1, sizeof(*st));
-        st->t0 = mono_s();
+        st->t0 = clock_now_s();
         st->route = route_of(url);
         *con_cls = st;
         atomic_fetch_add(&gw->in_flight, 1);
@@ -534,7 +528,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)conn;
     if (!st)
         return;
-    double took = mono_s() - st->t0;
+    double took = clock_now_s() - st->t0;
     if (st->status)
         gateway_metrics_observe(st->route, st->status, took);
     if (gw->cfg.verbose)

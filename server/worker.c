@@ -8,6 +8,7 @@
  * pulling, lets the slots finish within --drain-timeout, naks what could
  * not finish, drains the connection and exits 0.
  */
+#include "clock.h"
 #include "log.h"
 #include "mq.h"
 #include "proto.h"
@@ -43,9 +44,7 @@ int64_t worker_now_ms(void)
 
 double worker_mono_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+    return clock_now_ms();
 }
 
 static void usage(FILE *f)
