@@ -229,6 +229,17 @@ static void timeline_stop(struct timeline *tl)
     tl->kube = NULL;
 }
 
+/* Waits (b->lock held) until a reply arrives or ms pass. */
+static void wait_for_reply(struct bench *b, int ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += (long)ms * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    pthread_cond_timedwait(&b->cond, &b->lock, &ts);
+}
+
 static void sleep_until(double t)
 {
     double d = t - clock_now_s();
@@ -733,27 +744,13 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
             }
             pthread_mutex_lock(&b.lock);
             if (b.in_flight >= BENCH_MAX_IN_FLIGHT) {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_nsec += 50000000;
-                if (ts.tv_nsec >= 1000000000) {
-                    ts.tv_sec++;
-                    ts.tv_nsec -= 1000000000;
-                }
-                pthread_cond_timedwait(&b.cond, &b.lock, &ts);
+                wait_for_reply(&b, 50);
                 pthread_mutex_unlock(&b.lock);
                 continue;
             }
             next_send += 1.0 / rate_at(&a, now - b.t0, span_plan);
         } else if (b.in_flight >= (size_t)a.concurrency) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 50000000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
-            pthread_cond_timedwait(&b.cond, &b.lock, &ts);
+            wait_for_reply(&b, 50);
             pthread_mutex_unlock(&b.lock);
             continue;
         }
@@ -800,14 +797,7 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
     pthread_mutex_lock(&b.lock);
     double deadline = last_send + a.timeout;
     while (b.in_flight > 0 && clock_now_s() < deadline) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&b.cond, &b.lock, &ts);
+        wait_for_reply(&b, 100);
         if (tty && clock_now_s() >= next_progress) {
             progress(&b, clock_now_s() - b.t0, false);
             next_progress = clock_now_s() + 0.25;
@@ -816,9 +806,7 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
     double span = clock_now_s() - b.t0;
     pthread_mutex_unlock(&b.lock);
     timeline_stop(tl);
-    pthread_mutex_lock(&b.lock);
     /* Stop the callback (letting it finish what it holds) before the totals are final. */
-    pthread_mutex_unlock(&b.lock);
     if (natsSubscription_Drain(sub) == NATS_OK)
         natsSubscription_WaitForDrainCompletion(sub, 5000);
     pthread_mutex_lock(&b.lock);
