@@ -399,10 +399,6 @@ static int parse_bench_args(struct cli *cli, int argc, char **argv, struct bench
     }
     if (r < 0)
         rc = EXIT_USAGE;
-    if (!rc && it.npositional > 0) {
-        cmd_usage_error(cmd, "unexpected argument \"%s\"", it.positional[0]);
-        rc = EXIT_USAGE;
-    }
     if (!rc && a->burst != BURST_STEADY && a->rate <= 0) {
         cmd_usage_error(cmd, "--burst shapes an open-loop run: give --rate too");
         rc = EXIT_USAGE;

@@ -61,10 +61,6 @@ static int parse_output(struct cli *cli, int argc, char **argv, bool *json)
     }
     if (rc == 0 && r < 0)
         rc = EXIT_USAGE;
-    if (rc == 0 && it.npositional) {
-        cmd_usage_error(cli->cmd, "unexpected argument \"%s\"", it.positional[0]);
-        rc = EXIT_USAGE;
-    }
     opt_release(&it);
     return rc;
 }

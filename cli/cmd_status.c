@@ -862,11 +862,6 @@ int cmd_status(struct cli *cli, int argc, char **argv)
         opt_release(&it);
         return rc < 0 ? EXIT_OK : rc;
     }
-    if (it.npositional > 0) {
-        cmd_usage_error(cli->cmd, "unexpected argument \"%s\"", it.positional[0]);
-        opt_release(&it);
-        return EXIT_USAGE;
-    }
     struct st_view *v = xcalloc(1, sizeof(*v));
     struct meme_err err = {0};
     /* The queue and the cluster are read at the same time: each costs a few
@@ -1644,11 +1639,6 @@ int cmd_watch(struct cli *cli, int argc, char **argv)
     if (rc) {
         opt_release(&it);
         return rc < 0 ? EXIT_OK : rc;
-    }
-    if (it.npositional > 0) {
-        cmd_usage_error(cli->cmd, "unexpected argument \"%s\"", it.positional[0]);
-        opt_release(&it);
-        return EXIT_USAGE;
     }
     bool tty = isatty(1);
     struct sigaction sa;

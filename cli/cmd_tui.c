@@ -728,10 +728,6 @@ int cmd_tui(struct cli *cli, int argc, char **argv)
     }
     if (r < 0)
         rc = EXIT_USAGE;
-    if (!rc && it.npositional) {
-        cmd_usage_error(cli->cmd, "unexpected argument \"%s\"", it.positional[0]);
-        rc = EXIT_USAGE;
-    }
     opt_release(&it);
     if (rc)
         return rc;

@@ -399,10 +399,6 @@ static int parse_up_args(struct cli *cli, int argc, char **argv, struct up_args 
     }
     if (r < 0)
         rc = EXIT_USAGE;
-    else if (it.npositional) {
-        cmd_usage_error(cli->cmd, "unexpected argument \"%s\"", it.positional[0]);
-        rc = EXIT_USAGE;
-    }
 out:
     opt_release(&it);
     return rc;
@@ -590,13 +586,9 @@ int cmd_down(struct cli *cli, int argc, char **argv)
             opt_release(&it);
             return EXIT_OK;
         }
-    int npos = it.npositional;
     opt_release(&it);
-    if (r < 0 || npos) {
-        if (npos)
-            cmd_usage_error(cli->cmd, "unexpected argument");
+    if (r < 0)
         return EXIT_USAGE;
-    }
 
     char *dir = paths_state_dir();
     stack_load(dir, &st);

@@ -141,8 +141,14 @@ int opt_next(struct opt_iter *it)
             return 1;
         }
         it->bundle = NULL;
-        if (it->i >= it->argc)
+        if (it->i >= it->argc) {
+            /* A command whose usage names no arguments takes none. */
+            if (it->npositional > 0 && it->cmd && strcmp(it->cmd->usage, "[options]") == 0) {
+                cmd_usage_error(it->cmd, "unexpected argument \"%s\"", it->positional[0]);
+                return -1;
+            }
             return 0;
+        }
         char *a = it->argv[it->i++];
         if (it->done_opts || a[0] != '-' || a[1] == '\0') {
             it->positional[it->npositional++] = a;
