@@ -12,6 +12,7 @@
 #include "proto.h"
 #include "xalloc.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,35 @@ static inline pid_t start_worker(const char *url, const char *dir, const char *i
         return -1;
     }
     return pid;
+}
+
+/*
+ * Runs the built memectl with the NULL-terminated arguments in ap, after
+ * "-s server" when server is not NULL; env as for harness_run(). out and err
+ * are NUL-terminated afterwards (their len does not count the NUL).
+ */
+static inline int memectl_va(struct buf *out, struct buf *err, char *const env[], int timeout_ms,
+                             const char *server, va_list ap)
+{
+    char *argv[48];
+    int n = 0;
+    char *bin = harness_bin("memectl");
+    argv[n++] = bin;
+    if (server) {
+        argv[n++] = "-s";
+        argv[n++] = (char *)server;
+    }
+    char *a;
+    while ((a = va_arg(ap, char *)) != NULL && n < 47)
+        argv[n++] = a;
+    argv[n] = NULL;
+    int rc = harness_run(argv, env, out, err, timeout_ms);
+    free(bin);
+    buf_putc(out, '\0');
+    out->len--;
+    buf_putc(err, '\0');
+    err->len--;
+    return rc;
 }
 
 static inline struct meme_image *load_image(const char *path)

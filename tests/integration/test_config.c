@@ -24,23 +24,10 @@ static char *scratch;
 /* Runs memectl with env entries ("K=V" / "K") and arguments. */
 static int memectl_env(struct buf *out, struct buf *err, char **env, ...)
 {
-    char *argv[32];
-    int n = 0;
-    char *bin = harness_bin("memectl");
-    argv[n++] = bin;
     va_list ap;
     va_start(ap, env);
-    char *a;
-    while ((a = va_arg(ap, char *)) != NULL && n < 31)
-        argv[n++] = a;
+    int rc = memectl_va(out, err, env, 30000, NULL, ap);
     va_end(ap);
-    argv[n] = NULL;
-    int rc = harness_run(argv, env, out, err, 30000);
-    free(bin);
-    buf_putc(out, '\0');
-    out->len--;
-    buf_putc(err, '\0');
-    err->len--;
     return rc;
 }
 

@@ -36,20 +36,11 @@ static int teardown(void **state)
 /* Runs memectl with the given arguments against the test server. */
 static int memectl(struct buf *out, struct buf *err, int timeout_ms, ...)
 {
-    char *argv[32];
-    int n = 0;
-    char *bin = harness_bin("memectl");
-    argv[n++] = bin;
+    char *env[] = {"NATS_URL", "MEMECTL_DISPLAY", NULL};
     va_list ap;
     va_start(ap, timeout_ms);
-    char *a;
-    while ((a = va_arg(ap, char *)) != NULL && n < 31)
-        argv[n++] = a;
+    int rc = memectl_va(out, err, env, timeout_ms, NULL, ap);
     va_end(ap);
-    argv[n] = NULL;
-    char *env[] = {"NATS_URL", "MEMECTL_DISPLAY", NULL};
-    int rc = harness_run(argv, env, out, err, timeout_ms);
-    free(bin);
     if (err && err->len)
         fprintf(stderr, "[memectl stderr] %s", (const char *)err->data);
     return rc;

@@ -143,22 +143,11 @@ static int teardown(void **state)
 
 static int memectl(struct buf *out, struct buf *err, ...)
 {
-    char *argv[24];
-    int n = 0;
-    char *bin = harness_bin("memectl");
-    argv[n++] = bin;
-    argv[n++] = "-s";
-    argv[n++] = nats.url;
+    char *env[] = {"NATS_URL", "MEMECTL_DISPLAY", NULL};
     va_list ap;
     va_start(ap, err);
-    char *a;
-    while ((a = va_arg(ap, char *)) != NULL && n < 23)
-        argv[n++] = a;
+    int rc = memectl_va(out, err, env, 30000, nats.url, ap);
     va_end(ap);
-    argv[n] = NULL;
-    char *env[] = {"NATS_URL", "MEMECTL_DISPLAY", NULL};
-    int rc = harness_run(argv, env, out, err, 30000);
-    free(bin);
     return rc;
 }
 

@@ -74,28 +74,15 @@ static int teardown(void **state)
 /* Runs memectl with env cleared of outside Kubernetes and NATS settings. */
 static int memectl(struct buf *out, struct buf *err, ...)
 {
-    char *argv[40];
-    int n = 0;
-    char *bin = harness_bin("memectl");
-    argv[n++] = bin;
-    va_list ap;
-    va_start(ap, err);
-    char *a;
-    while ((a = va_arg(ap, char *)) != NULL && n < 39)
-        argv[n++] = a;
-    va_end(ap);
-    argv[n] = NULL;
     char *home = xasprintf("HOME=%s", scratch);
     char *env[] = {
         "NATS_URL", "KUBECONFIG", "MEMECTL_CONTEXT", "MEMECTL_NAMESPACE", "KUBERNETES_SERVICE_HOST",
         home,       NULL};
-    int rc = harness_run(argv, env, out, err, 60000);
+    va_list ap;
+    va_start(ap, err);
+    int rc = memectl_va(out, err, env, 60000, NULL, ap);
+    va_end(ap);
     free(home);
-    free(bin);
-    buf_putc(out, 0);
-    buf_putc(err, 0);
-    out->len--;
-    err->len--;
     if (err->len)
         fprintf(stderr, "[memectl stderr] %s", (const char *)err->data);
     return rc;

@@ -32,28 +32,13 @@ static int teardown(void **state)
 
 static int memectl(struct buf *out, struct buf *err, ...)
 {
-    char *argv[32];
-    int n = 0;
-    char *bin = harness_bin("memectl");
-    argv[n++] = bin;
-    argv[n++] = "-s";
-    argv[n++] = nats.url;
-    va_list ap;
-    va_start(ap, err);
-    char *a;
-    while ((a = va_arg(ap, char *)) != NULL && n < 31)
-        argv[n++] = a;
-    va_end(ap);
-    argv[n] = NULL;
     char *env[] = {"NATS_URL", "MEMECTL_DISPLAY", NULL};
     buf_release(out);
     buf_release(err);
-    int rc = harness_run(argv, env, out, err, 30000);
-    buf_putc(out, '\0');
-    out->len--;
-    buf_putc(err, '\0');
-    err->len--;
-    free(bin);
+    va_list ap;
+    va_start(ap, err);
+    int rc = memectl_va(out, err, env, 30000, nats.url, ap);
+    va_end(ap);
     return rc;
 }
 
