@@ -27,7 +27,7 @@ ifeq ($(WERROR),1)
 WARN += -Werror
 endif
 
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -I lib $(WARN) \
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -I lib -I . $(WARN) \
                -DMEME_VERSION='"$(VERSION)"' \
                $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 LIBS := -Wl,--as-needed $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lpthread -lm -ldl
@@ -65,7 +65,8 @@ LDFLAGS ?=
 ALL_CFLAGS  = $(BASE_CFLAGS) $(MODE_CFLAGS) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(MODE_LDFLAGS) $(LDFLAGS)
 
-LIB_SRC    := $(wildcard lib/*.c)
+LIB_SRC    := $(wildcard lib/*.c lib/*/*.c)
+TUI_SRC    := $(wildcard tui/*.c)
 CLI_SRC    := $(wildcard cli/*.c)
 SERVER_COMMON_SRC := $(filter-out server/worker% server/gateway%,$(wildcard server/*.c))
 WORKER_SRC := $(wildcard server/worker*.c) $(SERVER_COMMON_SRC)
@@ -75,6 +76,7 @@ INTEG_SRC  := $(wildcard tests/integration/test_*.c)
 HARNESS_SRC := tests/harness.c $(wildcard tests/fixtures/*.c)
 
 LIB_OBJ    := $(LIB_SRC:%.c=$(OUT)/obj/%.o)
+TUI_OBJ    := $(TUI_SRC:%.c=$(OUT)/obj/%.o)
 CLI_OBJ    := $(CLI_SRC:%.c=$(OUT)/obj/%.o)
 WORKER_OBJ := $(WORKER_SRC:%.c=$(OUT)/obj/%.o)
 GATEWAY_OBJ := $(GATEWAY_SRC:%.c=$(OUT)/obj/%.o) $(SERVER_COMMON_SRC:%.c=$(OUT)/obj/%.o)
@@ -83,6 +85,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 INTEG_BIN  := $(INTEG_SRC:tests/integration/%.c=$(OUT)/tests/%)
 
 LIBMEME := $(OUT)/libmeme.a
+LIBTUI  := $(OUT)/libtui.a
 MEMECTL := $(OUT)/memectl
 WORKER  := $(OUT)/meme-worker
 GATEWAY := $(if $(GATEWAY_SRC),$(OUT)/meme-gateway)
@@ -103,8 +106,14 @@ $(LIBMEME): $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(MEMECTL): $(CLI_OBJ) $(LIBMEME)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(LIBMEME) $(LIBS)
+# The dashboard (tui/) is an archive of its own: memectl and the tests link it.
+$(LIBTUI): $(TUI_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(MEMECTL): $(CLI_OBJ) $(LIBTUI) $(LIBMEME)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(LIBTUI) $(LIBMEME) $(LIBS)
 
 $(WORKER): $(WORKER_OBJ) $(LIBMEME)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(WORKER_OBJ) $(LIBMEME) $(LIBS)
@@ -112,9 +121,9 @@ $(WORKER): $(WORKER_OBJ) $(LIBMEME)
 $(OUT)/meme-gateway: $(GATEWAY_OBJ) $(LIBMEME)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(GATEWAY_OBJ) $(LIBMEME) $(LIBS)
 
-$(OUT)/tests/%: tests/unit/%.c $(LIBMEME)
+$(OUT)/tests/%: tests/unit/%.c $(LIBTUI) $(LIBMEME)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -I tests $(ALL_LDFLAGS) -o $@ $< $(LIBMEME) \
+	$(CC) $(ALL_CFLAGS) -I tests $(ALL_LDFLAGS) -o $@ $< $(LIBTUI) $(LIBMEME) \
 	    $(LIBS) $(shell $(PKG_CONFIG) --libs $(TEST_PKGS))
 
 $(OUT)/tests/%: tests/integration/%.c $(HARNESS_OBJ) $(LIBMEME)
@@ -173,9 +182,9 @@ fuzz-build: $(FUZZ_BIN)
 deps-fuzz:
 	scripts/install-deps --fuzz
 
-build/fuzz/bin/%: tests/fuzz/%.c $(LIBMEME)
+build/fuzz/bin/%: tests/fuzz/%.c $(LIBTUI) $(LIBMEME)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer $(ALL_LDFLAGS) -o $@ $< $(LIBMEME) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer $(ALL_LDFLAGS) -o $@ $< $(LIBTUI) $(LIBMEME) $(LIBS)
 
 # The end-to-end tests with every memectl and meme-worker they start under
 # valgrind (a build without sanitizers; leaks and invalid accesses fail).
@@ -245,7 +254,8 @@ uninstall:
 	    $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_memectl \
 	    $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/memectl.fish
 
-SRC_ALL := $(wildcard lib/*.[ch] cli/*.[ch] server/*.[ch] tests/*.[ch] tests/*/*.[ch] bench/*.[ch])
+SRC_ALL := $(wildcard lib/*.[ch] lib/*/*.[ch] cli/*.[ch] tui/*.[ch] server/*.[ch] tests/*.[ch] tests/*/*.[ch] \
+           bench/*.[ch])
 format:
 	clang-format -i $(SRC_ALL)
 check-format:

@@ -30,15 +30,15 @@
 #include <png.h>
 
 #include "buf.h"
-#include "caption.h"
+#include "render/caption.h"
 #include "fixtures/kube_fixture.h"
 #include "harness.h"
-#include "image.h"
-#include "mq.h"
+#include "render/image.h"
+#include "mq/mq.h"
 #include "paths.h"
-#include "proto.h"
-#include "render.h"
-#include "term.h"
+#include "mq/proto.h"
+#include "render/render.h"
+#include "term/term.h"
 #include "xalloc.h"
 
 static int runs = 5;   /* batches per figure; the median batch is reported */

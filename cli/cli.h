@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "mq.h"
+#include "mq/mq.h"
 
 enum exit_code {
     EXIT_OK = 0,

@@ -9,10 +9,10 @@
 #include "clock.h"
 #include "cli.h"
 #include "hist.h"
-#include "kube.h"
-#include "kube_status.h"
-#include "kubeconfig.h"
-#include "proto.h"
+#include "kube/kube.h"
+#include "kube/kube_status.h"
+#include "kube/kubeconfig.h"
+#include "mq/proto.h"
 #include "xalloc.h"
 
 #include <errno.h>

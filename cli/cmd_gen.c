@@ -6,9 +6,9 @@
  */
 #include "clock.h"
 #include "cli.h"
-#include "image.h"
-#include "proto.h"
-#include "term.h"
+#include "render/image.h"
+#include "mq/proto.h"
+#include "term/term.h"
 #include "xalloc.h"
 
 #include <errno.h>

@@ -4,10 +4,10 @@
  * `gen --no-wait`. Saves the image without ever leaving a partial file.
  */
 #include "cli.h"
-#include "image.h"
-#include "proto.h"
-#include "results.h"
-#include "term.h"
+#include "render/image.h"
+#include "mq/proto.h"
+#include "mq/results.h"
+#include "term/term.h"
 #include "xalloc.h"
 
 #include <errno.h>

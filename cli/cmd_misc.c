@@ -3,7 +3,7 @@
  * (ours and the libraries'), and completion (the scripts are in complete.c).
  */
 #include "cli.h"
-#include "render.h"
+#include "render/render.h"
 #include "xalloc.h"
 
 #include <jansson.h>

@@ -1,19 +1,19 @@
 /*
  * memectl status, watch and explain: the three autoscalers and the queue
- * behind them on one screen. status reads the cluster once (lib/kube_status)
- * and the JetStream consumer once (lib/mq), joins each scaler to what it
+ * behind them on one screen. status reads the cluster once (lib/kube/kube_status)
+ * and the JetStream consumer once (lib/mq/mq), joins each scaler to what it
  * scales and prints text, a wide form or JSON; watch keeps the same screen
  * current through Kubernetes watches and a poll of at least 2 s for what
  * has no watch (the queue, PodMetrics), with sparklines of lag and replicas;
  * explain shows the arithmetic behind one scaler's replica count
- * (lib/scale).
+ * (lib/kube/scale).
  */
 #include "cli.h"
-#include "kube.h"
-#include "kube_status.h"
-#include "proto.h"
-#include "scale.h"
-#include "term.h"
+#include "kube/kube.h"
+#include "kube/kube_status.h"
+#include "mq/proto.h"
+#include "kube/scale.h"
+#include "term/term.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -1100,7 +1100,7 @@ static json_t *rules_json(const struct kube_hpa_rules *r, bool has_behavior, int
                      "limit", limit ? json_integer(limit) : json_null(), "applies", applies);
 }
 
-/* The HPA controller's calculation for h (lib/scale), as explain's text
+/* The HPA controller's calculation for h (lib/kube/scale), as explain's text
  * shows it: per metric, max over metrics, stabilization, policies, clamp,
  * the result and what the controller reports. */
 static json_t *explain_hpa_json(const char *ns, const struct kube_hpa *h, int ready)

@@ -8,15 +8,15 @@
  * where the terminal has it, else half blocks) after each refresh.
  */
 #include "cli.h"
-#include "image.h"
-#include "kube.h"
-#include "kube_status.h"
-#include "kubeconfig.h"
-#include "proto.h"
-#include "results.h"
-#include "term.h"
-#include "tui_model.h"
-#include "tui_view.h"
+#include "render/image.h"
+#include "kube/kube.h"
+#include "kube/kube_status.h"
+#include "kube/kubeconfig.h"
+#include "mq/proto.h"
+#include "mq/results.h"
+#include "term/term.h"
+#include "tui/tui_model.h"
+#include "tui/tui_view.h"
 #include "xalloc.h"
 
 #include <curses.h>

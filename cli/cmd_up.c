@@ -8,7 +8,7 @@
 #include "clock.h"
 #include "cli.h"
 #include "paths.h"
-#include "proto.h"
+#include "mq/proto.h"
 #include "stack.h"
 #include "xalloc.h"
 

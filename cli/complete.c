@@ -9,8 +9,8 @@
  * a single line ":file" asks the shell to complete file names.
  */
 #include "cli.h"
-#include "kube_status.h"
-#include "render.h"
+#include "kube/kube_status.h"
+#include "render/render.h"
 #include "xalloc.h"
 
 #include <stdlib.h>

@@ -8,7 +8,7 @@
 #include "clock.h"
 #include "gateway.h"
 #include "log.h"
-#include "proto.h"
+#include "mq/proto.h"
 #include "xalloc.h"
 
 #include <errno.h>

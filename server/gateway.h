@@ -7,7 +7,7 @@
 #ifndef MEME_GATEWAY_H
 #define MEME_GATEWAY_H
 
-#include "mq.h"
+#include "mq/mq.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -17,11 +17,11 @@
 #include "clock.h"
 #include "buf.h"
 #include "gateway.h"
-#include "image.h"
+#include "render/image.h"
 #include "log.h"
-#include "proto.h"
-#include "results.h"
-#include "term.h"
+#include "mq/proto.h"
+#include "mq/results.h"
+#include "term/term.h"
 #include "xalloc.h"
 
 #include <arpa/inet.h>
@@ -333,7 +333,7 @@ static kvStore *results_bucket(struct gateway *gw, struct mq_conn *mq, struct me
 }
 
 /* GET /api/v1/memes/{id}: the image (or the stored failure) from the
- * results bucket, in the layout lib/results.h describes. */
+ * results bucket, in the layout lib/mq/results.h describes. */
 static enum MHD_Result get_meme(struct MHD_Connection *conn, struct gateway *gw, struct gw_req *st,
                                 const char *id)
 {

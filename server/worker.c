@@ -10,9 +10,9 @@
  */
 #include "clock.h"
 #include "log.h"
-#include "mq.h"
-#include "proto.h"
-#include "results.h"
+#include "mq/mq.h"
+#include "mq/proto.h"
+#include "mq/results.h"
 #include "worker.h"
 #include "xalloc.h"
 

@@ -14,13 +14,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "cache.h"
-#include "hf.h"
+#include "mq/cache.h"
+#include "render/hf.h"
 #include "err.h"
 #include "metrics.h"
-#include "mq.h"
-#include "render.h"
-#include "results.h"
+#include "mq/mq.h"
+#include "render/render.h"
+#include "mq/results.h"
 
 #define WORKER_HEARTBEAT_MS 5000
 

@@ -1,10 +1,10 @@
 /*
  * The engines behind one interface, listed in one table: "local" (the
- * offline renderer of lib/render.c) and "hf" (Hugging Face text-to-image,
+ * offline renderer of lib/render/render.c) and "hf" (Hugging Face text-to-image,
  * present when a token is configured). The job code knows only this table.
  */
-#include "caption.h"
-#include "proto.h"
+#include "render/caption.h"
+#include "mq/proto.h"
 #include "worker.h"
 #include "xalloc.h"
 

@@ -12,11 +12,11 @@
  *    at once; a redelivered request whose result is stored (its worker
  *    died in between) is answered from the store, not made again.
  */
-#include "caption.h"
+#include "render/caption.h"
 #include "log.h"
-#include "proto.h"
-#include "results.h"
-#include "term.h"
+#include "mq/proto.h"
+#include "mq/results.h"
+#include "term/term.h"
 #include "worker.h"
 #include "xalloc.h"
 

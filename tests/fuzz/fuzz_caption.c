@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "caption.h"
-#include "tui_view.h"
+#include "render/caption.h"
+#include "tui/tui_view.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -5,8 +5,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "proto.h"
-#include "term.h"
+#include "mq/proto.h"
+#include "term/term.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

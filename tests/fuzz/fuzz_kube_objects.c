@@ -1,11 +1,11 @@
 /*
  * Fuzz target: objects from a Kubernetes API server (or a hostile server
- * named in a kubeconfig) into the typed views of lib/kube_types.h. The input
+ * named in a kubeconfig) into the typed views of lib/kube/kube_types.h. The input
  * is read like a watch stream: one JSON document a line; a watch event
  * ({"type": ..., "object": {...}}) hands its object on, anything else is
  * taken as the object itself. Every object goes through every decoder (HPA,
  * ScaledObject, VPA, workload, pod, pod metrics), whatever its kind says.
- * The watch stream's line splitter itself is private to lib/kube.c and tied
+ * The watch stream's line splitter itself is private to lib/kube/kube.c and tied
  * to its libcurl callbacks, so this target mirrors it rather than calling it.
  * Properties: every decoded string is terminated inside its field and holds
  * no escape or other control byte; every count stays within its array.
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kube_types.h"
+#include "kube/kube_types.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

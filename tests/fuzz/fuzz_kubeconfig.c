@@ -2,7 +2,7 @@
  * Fuzz target: kubeconfig YAML (a kubeconfig is often copied from
  * elsewhere). kube_config_load_text() only parses and resolves: it never
  * reads the files a kubeconfig names (certificate-authority, client-key,
- * tokenFile) and never runs an exec plugin; those happen in lib/kube.c when
+ * tokenFile) and never runs an exec plugin; those happen in lib/kube/kube.c when
  * a request is made, which this target never does. The text is loaded as a
  * file in a fixed directory that is never created, so a relative path can
  * only resolve to a name, never to something read. Properties: a loaded
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kubeconfig.h"
+#include "kube/kubeconfig.h"
 
 #define FAKE_DIR  "/nonexistent/memectl-fuzz-kubeconfig"
 #define FAKE_PATH FAKE_DIR "/config"

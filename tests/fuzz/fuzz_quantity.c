@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kube_quantity.h"
+#include "kube/kube_quantity.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "buf.h"
-#include "term.h"
+#include "term/term.h"
 #include "utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

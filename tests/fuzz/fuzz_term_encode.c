@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "buf.h"
-#include "image.h"
-#include "term.h"
+#include "render/image.h"
+#include "term/term.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

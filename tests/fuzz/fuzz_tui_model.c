@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tui_model.h"
-#include "tui_view.h"
+#include "tui/tui_model.h"
+#include "tui/tui_view.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -7,9 +7,9 @@
 #define MEME_TEST_COMMON_H
 
 #include "harness.h"
-#include "image.h"
-#include "mq.h"
-#include "proto.h"
+#include "render/image.h"
+#include "mq/mq.h"
+#include "mq/proto.h"
 #include "xalloc.h"
 
 #include <stdarg.h>

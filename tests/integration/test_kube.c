@@ -6,7 +6,7 @@
  * with 410 Gone, and stock kubectl against the same server.
  */
 #include "harness.h"
-#include "kube.h"
+#include "kube/kube.h"
 #include "fixtures/kube_fixture.h"
 #include "xalloc.h"
 

@@ -5,7 +5,7 @@
  * time with a clear code), then meme-worker end to end with --engine hf.
  */
 #include "fixtures/hf_fixture.h"
-#include "hf.h"
+#include "render/hf.h"
 #include "worker_common.h"
 
 #include <setjmp.h>

@@ -9,7 +9,7 @@
 #define MEME_TEST_WORKER_COMMON_H
 
 #include "common.h"
-#include "results.h"
+#include "mq/results.h"
 
 #include <pthread.h>
 #include <signal.h>

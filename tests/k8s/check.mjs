@@ -514,7 +514,7 @@ function checkAutoscalers() {
 }
 
 // Names in the manifests against the constants compiled into the code
-// (expect.json, written by test_k8s.c from lib/proto.h and lib/mq.h).
+// (expect.json, written by test_k8s.c from lib/mq/proto.h and lib/mq/mq.h).
 function checkNames() {
   const ns = new Set(docs.filter((d) => d.kind === "Namespace").map((d) => d.metadata.name));
   for (const n of expect.namespaces ?? []) if (!ns.has(n)) fail(null, `namespace ${n} is missing`);

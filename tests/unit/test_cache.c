@@ -1,11 +1,11 @@
 /*
- * lib/cache without a Redis server: URL parsing (and that the password never
+ * lib/mq/cache without a Redis server: URL parsing (and that the password never
  * reaches a message), the key derivation, and the best-effort behaviour
  * against a port where nothing listens: a bounded failure, then a backoff
  * in which calls fail at once without touching the network. The round trip
  * against a real redis-server is in tests/integration/test_worker_cache.c.
  */
-#include "cache.h"
+#include "mq/cache.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

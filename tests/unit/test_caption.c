@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "caption.h"
+#include "render/caption.h"
 
 static void check_split(const char *prompt, const char *top, const char *bottom,
                         const char *want_top, const char *want_bottom)

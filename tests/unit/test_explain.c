@@ -7,8 +7,8 @@
  * min/max clamps, the legacy rules without spec.behavior; KEDA's
  * activation and lag; the VPA updater; conflicts in the recorded cluster.
  */
-#include "kube_types.h"
-#include "scale.h"
+#include "kube/kube_types.h"
+#include "kube/scale.h"
 #include "xalloc.h"
 
 #include <stdio.h>

@@ -6,7 +6,7 @@
  */
 #include "buf.h"
 #include "err.h"
-#include "image.h"
+#include "render/image.h"
 #include "xalloc.h"
 
 #include <stdio.h>

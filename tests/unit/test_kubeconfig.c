@@ -4,7 +4,7 @@
  * --namespace, exec plugins, the in-cluster service account, and clear
  * messages for broken files.
  */
-#include "kubeconfig.h"
+#include "kube/kubeconfig.h"
 #include "xalloc.h"
 
 #include <stdio.h>

@@ -5,7 +5,7 @@
  * and limits the code uses.
  */
 #include "err.h"
-#include "proto.h"
+#include "mq/proto.h"
 #include "xalloc.h"
 
 #include <jansson.h>

@@ -2,7 +2,7 @@
  * Kubernetes quantities: every suffix, fractions, exponents, rounding of
  * values finer than a nano-unit, and the inputs the API rejects.
  */
-#include "kube_quantity.h"
+#include "kube/kube_quantity.h"
 
 #include <string.h>
 

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "render.h"
+#include "render/render.h"
 #include "xalloc.h"
 
 static struct renderer *open_renderer(const char *template_dir)

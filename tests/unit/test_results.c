@@ -1,10 +1,10 @@
 /*
- * lib/results without a server: the metadata JSON that meme-gateway and
+ * lib/mq/results without a server: the metadata JSON that meme-gateway and
  * memectl get read, both ways, for a meme and for a failed request, and
  * what happens with JSON that is not ours. The bucket itself is exercised
  * against nats-server in tests/integration/test_worker_results.c.
  */
-#include "results.h"
+#include "mq/results.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -7,8 +7,8 @@
  */
 #include "buf.h"
 #include "err.h"
-#include "image.h"
-#include "term.h"
+#include "render/image.h"
+#include "term/term.h"
 #include "xalloc.h"
 
 #include <errno.h>

@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tui_model.h"
-#include "tui_view.h"
+#include "tui/tui_model.h"
+#include "tui/tui_view.h"
 
 static void fixed_model(struct tui_model *m)
 {

@@ -1,0 +1,290 @@
+/*
+ * Fetching and joining the objects behind `memectl status` (see
+ * kube_status.h): one list per kind and namespace, parsed into the typed
+ * views, with refusals and missing CRDs kept as problems to show.
+ */
+#include "kube/kube_status.h"
+#include "xalloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const kube_status_default_namespaces[] = {"meme-generator", "messaging", "cache",
+                                                      "monitoring"};
+
+static const struct {
+    const char *prefix;
+    const char *resource;
+} kinds[KUBE_KIND_COUNT] = {
+    [KUBE_KIND_HPA] = {"/apis/autoscaling/v2", "horizontalpodautoscalers"},
+    [KUBE_KIND_SCALEDOBJECT] = {"/apis/keda.sh/v1alpha1", "scaledobjects"},
+    [KUBE_KIND_VPA] = {"/apis/autoscaling.k8s.io/v1", "verticalpodautoscalers"},
+    [KUBE_KIND_DEPLOYMENT] = {"/apis/apps/v1", "deployments"},
+    [KUBE_KIND_STATEFULSET] = {"/apis/apps/v1", "statefulsets"},
+    [KUBE_KIND_POD] = {"/api/v1", "pods"},
+    [KUBE_KIND_PODMETRICS] = {"/apis/metrics.k8s.io/v1beta1", "pods"},
+};
+
+const char *kube_kind_prefix(enum kube_kind k)
+{
+    return kinds[k].prefix;
+}
+
+const char *kube_kind_resource(enum kube_kind k)
+{
+    return kinds[k].resource;
+}
+
+char *kube_kind_path(enum kube_kind k, const char *ns)
+{
+    if (ns)
+        return xasprintf("%s/namespaces/%s/%s", kinds[k].prefix, ns, kinds[k].resource);
+    return xasprintf("%s/%s", kinds[k].prefix, kinds[k].resource);
+}
+
+static void clear_kind(struct kube_status *st, enum kube_kind k)
+{
+    switch (k) {
+    case KUBE_KIND_HPA:
+        free(st->hpas);
+        st->hpas = NULL;
+        st->nhpas = 0;
+        break;
+    case KUBE_KIND_SCALEDOBJECT:
+        free(st->sos);
+        st->sos = NULL;
+        st->nsos = 0;
+        break;
+    case KUBE_KIND_VPA:
+        free(st->vpas);
+        st->vpas = NULL;
+        st->nvpas = 0;
+        break;
+    case KUBE_KIND_DEPLOYMENT:
+    case KUBE_KIND_STATEFULSET: {
+        /* workloads hold both kinds: keep the other one */
+        const char *keep = k == KUBE_KIND_DEPLOYMENT ? "StatefulSet" : "Deployment";
+        int n = 0;
+        for (int i = 0; i < st->nworkloads; i++)
+            if (strcmp(st->workloads[i].kind, keep) == 0)
+                st->workloads[n++] = st->workloads[i];
+        st->nworkloads = n;
+        break;
+    }
+    case KUBE_KIND_POD:
+        free(st->pods);
+        st->pods = NULL;
+        st->npods = 0;
+        break;
+    case KUBE_KIND_PODMETRICS:
+        free(st->metrics);
+        st->metrics = NULL;
+        st->nmetrics = 0;
+        break;
+    default:
+        break;
+    }
+}
+
+/* Appends the parsed items of a list to the kind's array. */
+static void add_items(struct kube_status *st, enum kube_kind k, json_t *items)
+{
+    size_t n = json_array_size(items);
+    if (n == 0)
+        return;
+    size_t i;
+    json_t *o;
+    switch (k) {
+    case KUBE_KIND_HPA:
+        st->hpas = xrealloc(st->hpas, (st->nhpas + n) * sizeof(*st->hpas));
+        json_array_foreach(items, i, o)
+        {
+            if (kube_hpa_parse(o, &st->hpas[st->nhpas], NULL) == 0)
+                st->nhpas++;
+        }
+        break;
+    case KUBE_KIND_SCALEDOBJECT:
+        st->sos = xrealloc(st->sos, (st->nsos + n) * sizeof(*st->sos));
+        json_array_foreach(items, i, o)
+        {
+            if (kube_scaledobject_parse(o, &st->sos[st->nsos], NULL) == 0)
+                st->nsos++;
+        }
+        break;
+    case KUBE_KIND_VPA:
+        st->vpas = xrealloc(st->vpas, (st->nvpas + n) * sizeof(*st->vpas));
+        json_array_foreach(items, i, o)
+        {
+            if (kube_vpa_parse(o, &st->vpas[st->nvpas], NULL) == 0)
+                st->nvpas++;
+        }
+        break;
+    case KUBE_KIND_DEPLOYMENT:
+    case KUBE_KIND_STATEFULSET:
+        st->workloads = xrealloc(st->workloads, (st->nworkloads + n) * sizeof(*st->workloads));
+        json_array_foreach(items, i, o)
+        {
+            struct kube_workload *w = &st->workloads[st->nworkloads];
+            if (kube_workload_parse(o, w, NULL) == 0) {
+                if (!w->kind[0])
+                    snprintf(w->kind, sizeof(w->kind), "%s",
+                             k == KUBE_KIND_DEPLOYMENT ? "Deployment" : "StatefulSet");
+                st->nworkloads++;
+            }
+        }
+        break;
+    case KUBE_KIND_POD:
+        st->pods = xrealloc(st->pods, (st->npods + n) * sizeof(*st->pods));
+        json_array_foreach(items, i, o)
+        {
+            if (kube_pod_parse(o, &st->pods[st->npods], NULL) == 0)
+                st->npods++;
+        }
+        break;
+    case KUBE_KIND_PODMETRICS:
+        st->metrics = xrealloc(st->metrics, (st->nmetrics + n) * sizeof(*st->metrics));
+        json_array_foreach(items, i, o)
+        {
+            if (kube_pod_metrics_parse(o, &st->metrics[st->nmetrics], NULL) == 0)
+                st->nmetrics++;
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+void kube_status_set_list(struct kube_status *st, enum kube_kind k, json_t *items)
+{
+    clear_kind(st, k);
+    add_items(st, k, items);
+}
+
+static void problem(struct kube_status *st, enum kube_kind k, const struct meme_err *e)
+{
+    for (int i = 0; i < st->nproblems; i++)
+        if (st->problems[i].kind == k && strcmp(st->problems[i].msg, e->msg) == 0)
+            return;
+    if (st->nproblems >= (int)(sizeof(st->problems) / sizeof(st->problems[0])))
+        return;
+    struct kube_status_problem *p = &st->problems[st->nproblems++];
+    p->kind = k;
+    p->code = e->code;
+    snprintf(p->msg, sizeof(p->msg), "%s", e->msg);
+}
+
+int kube_status_fetch(struct kube_client *c, const char *const *ns, int nns, struct kube_status *st,
+                      struct meme_err *err)
+{
+    memset(st, 0, sizeof(*st));
+    for (int k = 0; k < KUBE_KIND_COUNT; k++) {
+        int rounds = nns > 0 ? nns : 1;
+        for (int r = 0; r < rounds && !st->missing[k]; r++) {
+            char *path = kube_kind_path((enum kube_kind)k, nns > 0 ? ns[r] : NULL);
+            json_t *list = NULL;
+            struct meme_err e = {0};
+            int rc = kube_get(c, path, &list, &e);
+            free(path);
+            if (rc == 0) {
+                add_items(st, (enum kube_kind)k, json_object_get(list, "items"));
+                const char *rv = json_string_value(
+                    json_object_get(json_object_get(list, "metadata"), "resourceVersion"));
+                if (rv)
+                    snprintf(st->resource_version[k], sizeof(st->resource_version[k]), "%s", rv);
+                json_decref(list);
+                continue;
+            }
+            /* The first request tells whether the cluster can be read at all:
+             * no answer (unreachable, credentials that could not be made) or
+             * 401 ends it. */
+            int http = kube_last_status(c);
+            bool first = k == 0 && r == 0;
+            if (first && (rc == MEME_E_UNREACHABLE || rc == MEME_E_TIMEOUT || http == 401 ||
+                          http == 0 || rc == MEME_E_INTERNAL)) {
+                if (err)
+                    *err = e;
+                return rc;
+            }
+            if (rc == MEME_E_NOT_FOUND && http == 404)
+                st->missing[k] = true;
+            problem(st, (enum kube_kind)k, &e);
+        }
+    }
+    return 0;
+}
+
+void kube_status_release(struct kube_status *st)
+{
+    free(st->hpas);
+    free(st->sos);
+    free(st->vpas);
+    free(st->workloads);
+    free(st->pods);
+    free(st->metrics);
+    memset(st, 0, sizeof(*st));
+}
+
+const struct kube_workload *kube_status_workload(const struct kube_status *st, const char *ns,
+                                                 const char *kind, const char *name)
+{
+    const char *k = kind && kind[0] ? kind : "Deployment";
+    for (int i = 0; i < st->nworkloads; i++) {
+        const struct kube_workload *w = &st->workloads[i];
+        if (strcmp(w->meta.ns, ns) == 0 && strcmp(w->kind, k) == 0 &&
+            strcmp(w->meta.name, name) == 0)
+            return w;
+    }
+    return NULL;
+}
+
+const struct kube_hpa *kube_status_hpa(const struct kube_status *st, const char *ns,
+                                       const char *name)
+{
+    for (int i = 0; i < st->nhpas; i++)
+        if (strcmp(st->hpas[i].meta.ns, ns) == 0 && strcmp(st->hpas[i].meta.name, name) == 0)
+            return &st->hpas[i];
+    return NULL;
+}
+
+bool kube_status_pod_of(const struct kube_pod *p, const struct kube_workload *w)
+{
+    if (strcmp(p->meta.ns, w->meta.ns) != 0)
+        return false;
+    if (strcmp(p->meta.owner_kind, w->kind) == 0)
+        return strcmp(p->meta.owner_name, w->meta.name) == 0;
+    if (strcmp(w->kind, "Deployment") != 0 || strcmp(p->meta.owner_kind, "ReplicaSet") != 0)
+        return false;
+    /* ReplicaSets of a Deployment are named DEPLOYMENT-HASH */
+    size_t n = strlen(w->meta.name);
+    return strncmp(p->meta.owner_name, w->meta.name, n) == 0 && p->meta.owner_name[n] == '-' &&
+           strchr(p->meta.owner_name + n + 1, '-') == NULL;
+}
+
+void kube_status_pods_of(const struct kube_status *st, const struct kube_workload *w,
+                         struct kube_pods_summary *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (int i = 0; w && i < st->npods; i++) {
+        const struct kube_pod *p = &st->pods[i];
+        if (!kube_status_pod_of(p, w))
+            continue;
+        out->pods++;
+        out->ready += p->ready;
+        out->restarts += p->restarts;
+        for (int k = 0; k < st->nmetrics; k++) {
+            const struct kube_pod_metrics *m = &st->metrics[k];
+            if (strcmp(m->meta.ns, p->meta.ns) != 0 || strcmp(m->meta.name, p->meta.name) != 0)
+                continue;
+            out->with_metrics++;
+            if (m->usage.has_cpu) {
+                out->usage.has_cpu = true;
+                out->usage.cpu.nano += m->usage.cpu.nano;
+            }
+            if (m->usage.has_memory) {
+                out->usage.has_memory = true;
+                out->usage.memory.nano += m->usage.memory.nano;
+            }
+        }
+    }
+}

@@ -1,0 +1,90 @@
+/*
+ * NATS glue shared by memectl and the worker: connecting with the options
+ * that matter for latency (send-asap), making sure the MEMES stream and the
+ * meme-generator consumer exist with the settings protocol v1 requires, and
+ * reading the queue depth the way KEDA computes lag.
+ */
+#ifndef MEME_MQ_H
+#define MEME_MQ_H
+
+#include <nats/nats.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "mq/proto.h"
+
+/* The payload limit the stack configures: a 1024x1024 PNG as base64 fits. */
+#define MQ_PAYLOAD_WANTED (8 * 1024 * 1024)
+
+struct mq_conn {
+    natsConnection *nc;
+    jsCtx *js;
+    char url[512]; /* as given; never print it, print mq_url_redacted() */
+};
+
+struct mq_connect_opts {
+    const char *url;
+    const char *name; /* connection name shown by the server */
+    int timeout_ms;   /* connect timeout; 0 = 2000 */
+    bool reconnect;   /* keep reconnecting forever (servers) */
+    /* Credentials and TLS; each NULL when not used. A user and password may
+     * also be in the URL. Never logged: errors name files, not contents. */
+    const char *user, *password;
+    const char *token;
+    const char *creds_file;         /* a .creds file (JWT and nkey seed) */
+    const char *nkey;               /* public nkey, with nkey_seed_file */
+    const char *nkey_seed_file;     /* file holding the nkey seed */
+    const char *tls_ca;             /* CA bundle to verify the server (turns TLS on) */
+    const char *tls_cert, *tls_key; /* client certificate chain and key */
+    /* Called from nats.c's thread when the connection drops and comes back. */
+    natsConnectionHandler disconnected, reconnected;
+    void *handler_arg;
+};
+
+/* Connects and makes a JetStream context. Fills err with MEME_E_UNREACHABLE
+ * when nothing listens at the URL. Release with mq_close() even on failure. */
+int mq_connect(struct mq_conn *c, const struct mq_connect_opts *opts, struct meme_err *err);
+void mq_close(struct mq_conn *c);
+
+/* Copies url into out with any password or token replaced by "***". */
+const char *mq_url_redacted(const char *url, char *out, size_t outsz);
+
+/* Creates the stream with v1 settings (work queue, file storage, subjects
+ * meme.request and meme.request.>) or checks an existing one, adding a missing
+ * subject. Returns 0 or a negative code with a message a person can act on. */
+int mq_ensure_stream(struct mq_conn *c, const char *stream, struct meme_err *err);
+/* Creates the durable pull consumer (explicit ack) or checks an existing one. */
+int mq_ensure_consumer(struct mq_conn *c, const char *stream, const char *consumer,
+                       int64_t ack_wait_ms, struct meme_err *err);
+
+/* Queues req: its protocol v1 JSON through JetStream on meme.request, with
+ * Nats-Msg-Id set to req->id so a retried publish is stored once. Returns 0;
+ * MQ_DUPLICATE when JetStream already stored that id within its duplicate
+ * window; MEME_E_NOT_FOUND when no stream stores meme.request yet; or
+ * MEME_E_NATS. timeout_ms 0 is nats.c's default wait for the ack. */
+#define MQ_DUPLICATE 1
+int mq_publish_request(struct mq_conn *c, const struct proto_request *req, int timeout_ms,
+                       struct meme_err *err);
+
+struct mq_depth {
+    uint64_t pending;    /* not yet delivered */
+    int64_t ack_pending; /* delivered, not acked */
+    int64_t waiting;     /* pull requests waiting: workers ready for work */
+    int64_t redelivered;
+    uint64_t lag; /* pending + ack_pending: what KEDA scales on */
+    /* Stream sequences: requests stored (delivered + pending) and acknowledged,
+     * for rates in and out. */
+    uint64_t delivered_seq;
+    uint64_t ack_floor_seq;
+};
+
+/* Reads the consumer's state. MEME_E_NOT_FOUND when the stream or consumer
+ * does not exist. */
+int mq_depth(struct mq_conn *c, const char *stream, const char *consumer, struct mq_depth *d,
+             struct meme_err *err);
+
+/* A message for a NATS status, for error texts. */
+const char *mq_status_text(natsStatus s);
+
+#endif

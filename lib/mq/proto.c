@@ -1,0 +1,437 @@
+/*
+ * Protocol v1 codec: request parsing and validation, reply and error JSON,
+ * ids and subjects. Every limit here is listed in docs/protocol.md and the
+ * doc check test keeps the two in step.
+ */
+#include "mq/proto.h"
+#include "xalloc.h"
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+void proto_request_init(struct proto_request *req)
+{
+    memset(req, 0, sizeof(*req));
+    req->size = PROTO_SIZE_DEFAULT;
+    req->format = IMAGE_PNG;
+}
+
+void proto_request_release(struct proto_request *req)
+{
+    if (!req)
+        return;
+    free(req->prompt);
+    free(req->top);
+    free(req->bottom);
+    free(req->reply);
+    proto_request_init(req);
+}
+
+bool proto_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = p[i];
+        size_t n;
+        unsigned cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        for (size_t k = 1; k <= n; k++) {
+            if (i + k >= len || (p[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (p[i + k] & 0x3f);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+bool proto_id_valid(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (n == 0 || n > PROTO_ID_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == ':' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+bool proto_subject_valid(const char *subj)
+{
+    size_t n = subj ? strlen(subj) : 0;
+    if (n == 0 || n > 255 || subj[0] == '.' || subj[n - 1] == '.')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)subj[i];
+        if (c <= ' ' || c >= 0x7f || c == '*' || c == '>')
+            return false;
+        if (c == '.' && subj[i + 1] == '.')
+            return false;
+    }
+    return true;
+}
+
+void proto_new_id(char out[37])
+{
+    unsigned char b[16];
+    size_t got = 0;
+    while (got < sizeof(b)) {
+        ssize_t n = getrandom(b + got, sizeof(b) - got, 0);
+        if (n > 0)
+            got += (size_t)n;
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
+}
+
+/* Looks up the first of two spellings present in obj. */
+static json_t *field2(json_t *obj, const char *a, const char *b)
+{
+    json_t *v = json_object_get(obj, a);
+    return v ? v : (b ? json_object_get(obj, b) : NULL);
+}
+
+static int get_bool(json_t *obj, const char *a, const char *b, bool *out, bool *present,
+                    struct meme_err *err)
+{
+    json_t *v = field2(obj, a, b);
+    if (present)
+        *present = v != NULL && !json_is_null(v);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_boolean(v))
+        return meme_err_set(err, MEME_E_BAD_REQUEST, "field \"%s\" must be true or false", a);
+    *out = json_is_true(v);
+    return 0;
+}
+
+static int get_text(json_t *obj, const char *a, const char *b, size_t max, char **out,
+                    struct meme_err *err)
+{
+    json_t *v = field2(obj, a, b);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return meme_err_set(err, MEME_E_BAD_REQUEST, "field \"%s\" must be a string", a);
+    if (json_string_length(v) > max)
+        return meme_err_set(err, a[0] == 'p' ? MEME_E_PROMPT_TOO_LONG : MEME_E_BAD_REQUEST,
+                            "field \"%s\" is %zu bytes; the limit is %zu", a, json_string_length(v),
+                            max);
+    *out = xstrdup(json_string_value(v));
+    return 0;
+}
+
+static int get_name(json_t *obj, const char *a, char *out, size_t outsz, struct meme_err *err)
+{
+    json_t *v = json_object_get(obj, a);
+    if (!v || json_is_null(v))
+        return 0;
+    const char *s = json_string_value(v);
+    if (!s)
+        return meme_err_set(err, MEME_E_BAD_REQUEST, "field \"%s\" must be a string", a);
+    size_t n = strlen(s);
+    if (n >= outsz)
+        return meme_err_set(err, MEME_E_BAD_REQUEST, "field \"%s\" is longer than %zu bytes", a,
+                            outsz - 1);
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.'))
+            return meme_err_set(err, MEME_E_BAD_REQUEST,
+                                "field \"%s\" may hold only letters, digits, '-', '_' and '.'", a);
+    }
+    memcpy(out, s, n + 1);
+    return 0;
+}
+
+static int parse_fields(json_t *root, struct proto_request *req, struct meme_err *err)
+{
+    int rc;
+    json_t *v;
+    bool small = false, small_present = false;
+
+    if ((rc = get_text(root, "prompt", NULL, PROTO_PROMPT_MAX, &req->prompt, err)) < 0)
+        return rc;
+    if ((rc = get_text(root, "top", NULL, PROTO_CAPTION_MAX, &req->top, err)) < 0)
+        return rc;
+    if ((rc = get_text(root, "bottom", NULL, PROTO_CAPTION_MAX, &req->bottom, err)) < 0)
+        return rc;
+    if (!req->prompt && !req->top && !req->bottom)
+        return meme_err_set(err, MEME_E_MISSING_PROMPT,
+                            "the request has no \"prompt\" (a string of up to %d bytes)",
+                            PROTO_PROMPT_MAX);
+    if (!req->prompt)
+        req->prompt = xstrdup("");
+    if ((rc = get_bool(root, "fast_mode", "fastMode", &req->fast_mode, NULL, err)) < 0)
+        return rc;
+    if ((rc = get_bool(root, "small_image", "smallImage", &small, &small_present, err)) < 0)
+        return rc;
+    if ((rc = get_name(root, "template", req->template_name, sizeof(req->template_name), err)) < 0)
+        return rc;
+    if ((rc = get_name(root, "engine", req->engine, sizeof(req->engine), err)) < 0)
+        return rc;
+
+    /* Size: an explicit "size" wins; the original design's small_image picks
+     * 512 or 1024; with neither, 512. */
+    if (small_present)
+        req->size = small ? PROTO_SIZE_DEFAULT : PROTO_SIZE_LARGE;
+    v = json_object_get(root, "size");
+    if (v && !json_is_null(v)) {
+        if (!json_is_integer(v) || json_integer_value(v) < 64 || json_integer_value(v) > 2048)
+            return meme_err_set(err, MEME_E_BAD_REQUEST,
+                                "field \"size\" must be a whole number from 64 to 2048");
+        req->size = (int)json_integer_value(v);
+    }
+
+    v = json_object_get(root, "format");
+    if (v && !json_is_null(v)) {
+        const char *f = json_string_value(v);
+        if (f && strcmp(f, "png") == 0)
+            req->format = IMAGE_PNG;
+        else if (f && (strcmp(f, "jpeg") == 0 || strcmp(f, "jpg") == 0))
+            req->format = IMAGE_JPEG;
+        else
+            return meme_err_set(err, MEME_E_BAD_REQUEST,
+                                "field \"format\" must be \"png\" or \"jpeg\"");
+    }
+
+    v = json_object_get(root, "seed");
+    if (v && !json_is_null(v)) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+            return meme_err_set(err, MEME_E_BAD_REQUEST,
+                                "field \"seed\" must be a non-negative whole number");
+        req->has_seed = true;
+        req->seed = (uint64_t)json_integer_value(v);
+    }
+    return 0;
+}
+
+int proto_request_parse(const char *json, size_t len, struct proto_request *req,
+                        struct meme_err *err)
+{
+    json_t *root = NULL, *v;
+    json_error_t jerr;
+    int rc = 0;
+
+    proto_request_init(req);
+    if (len > PROTO_REQUEST_MAX) {
+        rc = meme_err_set(err, MEME_E_BAD_REQUEST, "the request is %zu bytes; the limit is %d", len,
+                          PROTO_REQUEST_MAX);
+        goto out;
+    }
+    if (!proto_utf8_valid(json, len)) {
+        rc = meme_err_set(err, MEME_E_INVALID_UTF8, "the request is not valid UTF-8");
+        goto out;
+    }
+    root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        rc = meme_err_set(err, MEME_E_BAD_JSON, "the request is not valid JSON: %s at line %d",
+                          jerr.text, jerr.line);
+        goto out;
+    }
+    if (!json_is_object(root)) {
+        rc = meme_err_set(err, MEME_E_BAD_JSON, "the request must be a JSON object");
+        goto out;
+    }
+
+    /* id and reply first, so that even a rejected request can be answered. */
+    v = json_object_get(root, "id");
+    if (v && !json_is_null(v)) {
+        if (!json_is_string(v) || !proto_id_valid(json_string_value(v))) {
+            proto_new_id(req->id);
+            req->id_assigned = true;
+            rc = meme_err_set(err, MEME_E_BAD_REQUEST,
+                              "field \"id\" must be 1 to %d of letters, digits, '.', '_', ':' "
+                              "and '-'",
+                              PROTO_ID_MAX);
+            goto out;
+        }
+        snprintf(req->id, sizeof(req->id), "%s", json_string_value(v));
+    } else {
+        proto_new_id(req->id);
+        req->id_assigned = true;
+    }
+    v = json_object_get(root, "reply");
+    if (v && !json_is_null(v)) {
+        if (!json_is_string(v) || !proto_subject_valid(json_string_value(v))) {
+            rc = meme_err_set(err, MEME_E_BAD_REQUEST,
+                              "field \"reply\" must be a NATS subject without wildcards");
+            goto out;
+        }
+        req->reply = xstrdup(json_string_value(v));
+    }
+    rc = parse_fields(root, req, err);
+out:
+    json_decref(root);
+    if (rc == 0 && err)
+        err->code = 0;
+    return rc;
+}
+
+char *proto_request_json(const struct proto_request *req)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(req->id));
+    json_object_set_new(o, "prompt", json_string(req->prompt ? req->prompt : ""));
+    if (req->top)
+        json_object_set_new(o, "top", json_string(req->top));
+    if (req->bottom)
+        json_object_set_new(o, "bottom", json_string(req->bottom));
+    json_object_set_new(o, "fast_mode", json_boolean(req->fast_mode));
+    json_object_set_new(o, "size", json_integer(req->size));
+    json_object_set_new(o, "format", json_string(req->format == IMAGE_JPEG ? "jpeg" : "png"));
+    if (req->template_name[0])
+        json_object_set_new(o, "template", json_string(req->template_name));
+    if (req->engine[0])
+        json_object_set_new(o, "engine", json_string(req->engine));
+    if (req->has_seed)
+        json_object_set_new(o, "seed", json_integer((json_int_t)req->seed));
+    if (req->reply)
+        json_object_set_new(o, "reply", json_string(req->reply));
+    json_object_set_new(o, "v", json_integer(PROTO_VERSION));
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!s)
+        abort();
+    char *r = xstrdup(s);
+    free(s);
+    return r;
+}
+
+static char *dump_and_free(json_t *o)
+{
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!s)
+        abort();
+    char *r = xstrdup(s);
+    free(s);
+    return r;
+}
+
+char *proto_legacy_response_json(const char *id, const uint8_t *image, size_t len,
+                                 const char *prompt, int64_t timestamp)
+{
+    char *b64 = proto_base64_encode(image, len);
+    json_t *o = json_object();
+    json_object_set_new(o, "request_id", json_string(id));
+    json_object_set_new(o, "image_data", json_string(b64));
+    json_object_set_new(o, "prompt", json_string(prompt ? prompt : ""));
+    json_object_set_new(o, "timestamp", json_integer(timestamp));
+    free(b64);
+    return dump_and_free(o);
+}
+
+char *proto_error_json(const char *id, int code, const char *message, int64_t timestamp)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "request_id", json_string(id ? id : ""));
+    json_object_set_new(o, "error", json_string(message ? message : meme_code_name(code)));
+    json_object_set_new(o, "code", json_string(meme_code_name(code)));
+    json_object_set_new(o, "timestamp", json_integer(timestamp));
+    return dump_and_free(o);
+}
+
+int proto_error_parse(const char *json, size_t len, int *code, char **message)
+{
+    json_error_t jerr;
+    json_t *o = json_loadb(json, len, 0, &jerr);
+    if (!o || !json_is_object(o)) {
+        json_decref(o);
+        return MEME_E_BAD_JSON;
+    }
+    const char *c = json_string_value(json_object_get(o, "code"));
+    const char *m = json_string_value(json_object_get(o, "error"));
+    *code = c ? meme_code_from_name(c) : MEME_E_INTERNAL;
+    *message = xstrdup(m ? m : "unknown error");
+    json_decref(o);
+    return 0;
+}
+
+char *proto_base64_encode(const uint8_t *data, size_t len)
+{
+    size_t out_len = 4 * ((len + 2) / 3);
+    char *out = xmalloc(out_len + 1);
+    /* EVP_EncodeBlock takes an int length: encode in large slices. */
+    size_t done = 0, pos = 0;
+    const size_t slice = 3 * (1 << 20);
+    while (done < len) {
+        size_t n = len - done < slice ? len - done : slice;
+        pos += (size_t)EVP_EncodeBlock((unsigned char *)out + pos, data + done, (int)n);
+        done += n;
+    }
+    out[pos] = '\0';
+    return out;
+}
+
+int proto_base64_decode(const char *s, size_t len, uint8_t **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (len % 4 != 0)
+        return MEME_E_BAD_REQUEST;
+    uint8_t *buf = xmalloc(len / 4 * 3 + 1);
+    size_t done = 0, pos = 0;
+    const size_t slice = 4 * (1 << 20);
+    while (done < len) {
+        size_t n = len - done < slice ? len - done : slice;
+        int r = EVP_DecodeBlock(buf + pos, (const unsigned char *)s + done, (int)n);
+        if (r < 0) {
+            free(buf);
+            return MEME_E_BAD_REQUEST;
+        }
+        pos += (size_t)r;
+        done += n;
+    }
+    /* EVP_DecodeBlock counts padding as zero bytes. */
+    if (len >= 1 && s[len - 1] == '=')
+        pos--;
+    if (len >= 2 && s[len - 2] == '=')
+        pos--;
+    *out = buf;
+    *out_len = pos;
+    return 0;
+}
+
+void proto_result_key(const char *id, char *out, size_t out_len)
+{
+    size_t o = 0;
+    for (const char *p = id; *p && o + 4 < out_len; p++) {
+        if (*p == ':') {
+            memcpy(out + o, "=3A", 3);
+            o += 3;
+        } else {
+            out[o++] = *p;
+        }
+    }
+    if (out_len)
+        out[o < out_len ? o : out_len - 1] = '\0';
+}
