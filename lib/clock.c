@@ -16,3 +16,10 @@ double clock_now_ms(void)
 {
     return clock_now_s() * 1000.0;
 }
+
+int64_t clock_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -35,18 +35,6 @@ static void on_signal(int sig)
     worker_stop_requested = 1;
 }
 
-int64_t worker_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-double worker_mono_ms(void)
-{
-    return clock_now_ms();
-}
-
 static void usage(FILE *f)
 {
     fputs("usage: meme-worker [options]\n"
@@ -391,7 +379,7 @@ static void publish_heartbeat(struct worker *w)
     pthread_mutex_unlock(&w->lock);
     json_object_set_new(o, "draining", json_boolean(draining));
     json_object_set_new(o, "started", json_integer(w->started_ms / 1000));
-    json_object_set_new(o, "ts", json_integer(worker_now_ms() / 1000));
+    json_object_set_new(o, "ts", json_integer(clock_wall_ms() / 1000));
     char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_decref(o);
     if (s) {
@@ -522,9 +510,9 @@ static void run(struct worker *w)
     int64_t next_beat = 0;
     int fetch_errors = 0;
     while (!worker_stop_requested) {
-        if (worker_now_ms() >= next_beat) {
+        if (clock_wall_ms() >= next_beat) {
             publish_heartbeat(w);
-            next_beat = worker_now_ms() + WORKER_HEARTBEAT_MS;
+            next_beat = clock_wall_ms() + WORKER_HEARTBEAT_MS;
         }
         metrics_set(w->m.nats_up, NULL,
                     natsConnection_Status(w->mq.nc) == NATS_CONN_STATUS_CONNECTED);
@@ -559,7 +547,7 @@ static void run(struct worker *w)
             log_info("msg=\"fetching again\" after_errors=%d", fetch_errors);
             fetch_errors = 0;
         }
-        double now = worker_mono_ms();
+        double now = clock_now_ms();
         pthread_mutex_lock(&w->lock);
         for (int i = 0; i < list.Count; i++) {
             /* The fetch asked for at most free_slots, and only this thread adds. */
@@ -588,9 +576,9 @@ static void drain(struct worker *w)
     log_info("msg=\"draining\" in_flight=%d drain_timeout_ms=%d", pending, w->cfg.drain_timeout_ms);
     publish_heartbeat(w);
 
-    double deadline = worker_mono_ms() + w->cfg.drain_timeout_ms;
+    double deadline = clock_now_ms() + w->cfg.drain_timeout_ms;
     pthread_mutex_lock(&w->lock);
-    while (w->busy + w->qlen > 0 && worker_mono_ms() < deadline) {
+    while (w->busy + w->qlen > 0 && clock_now_ms() < deadline) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 100 * 1000000L;
@@ -653,7 +641,7 @@ int main(int argc, char **argv)
     pthread_cond_init(&w->work, NULL);
     pthread_cond_init(&w->freed, NULL);
     w->queue = xcalloc((size_t)w->cfg.concurrency, sizeof(*w->queue));
-    w->started_ms = worker_now_ms();
+    w->started_ms = clock_wall_ms();
     metrics_init(w);
 
     /* Each slot gets its own renderer and cache connection: neither is

@@ -117,9 +117,6 @@ struct worker {
 
 extern volatile sig_atomic_t worker_stop_requested;
 
-int64_t worker_now_ms(void);
-double worker_mono_ms(void);
-
 /* Handles one job from message to ack, nak or term (worker_job.c). */
 void worker_handle(struct worker_slot *slot, struct worker_job *job);
 
@@ -155,7 +152,7 @@ void engine_output_release(struct engine_output *out);
 const char *worker_engine_list(struct worker *w);
 /* Keeps a long job's message alive (JetStream in-progress ack), at most every few
  * seconds; returns false when the job should give up (shutting down). */
-bool worker_job_keepalive(struct engine_call *call);
+bool worker_engine_keepalive(struct engine_call *call);
 
 /* HTTP endpoints (worker_http.c). 0 or -1 with a message logged. */
 int worker_http_start(struct worker *w);

@@ -5,12 +5,25 @@
  */
 #include "render/caption.h"
 #include "mq/proto.h"
+#include "clock.h"
 #include "worker.h"
 #include "xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+bool worker_engine_keepalive(struct engine_call *call)
+{
+    if (atomic_load(&call->w->abandon))
+        return false;
+    double now = clock_now_ms();
+    if (now - call->last_progress_ms >= call->w->keepalive_ms) {
+        natsMsg_InProgress(call->msg, NULL);
+        call->last_progress_ms = now;
+    }
+    return true;
+}
 
 void engine_output_release(struct engine_output *out)
 {
@@ -60,7 +73,7 @@ static const char *hf_model(struct worker *w, const struct engine_input *in)
 
 static bool hf_progress(void *arg)
 {
-    return worker_job_keepalive(arg);
+    return worker_engine_keepalive(arg);
 }
 
 /* Asks Hugging Face for the picture, then decodes it (never trusting the

@@ -17,6 +17,7 @@
 #include "mq/proto.h"
 #include "mq/results.h"
 #include "term/term.h"
+#include "clock.h"
 #include "worker.h"
 #include "xalloc.h"
 
@@ -80,9 +81,9 @@ static void publish_event(struct job *j, int code)
     json_object_set_new(o, "gen_ms", json_real(j->gen_ms));
     json_object_set_new(o, "delivery_ms", json_real(j->delivery_ms));
     json_object_set_new(o, "total_ms",
-                        json_real((double)j->queue_ms + (worker_mono_ms() - j->t_start)));
+                        json_real((double)j->queue_ms + (clock_now_ms() - j->t_start)));
     json_object_set_new(o, "attempt", json_integer((json_int_t)j->delivered));
-    json_object_set_new(o, "ts", json_integer(worker_now_ms() / 1000));
+    json_object_set_new(o, "ts", json_integer(clock_wall_ms() / 1000));
     char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_decref(o);
     if (s) {
@@ -96,7 +97,7 @@ static void publish_event(struct job *j, int code)
 static natsStatus reply_error(struct job *j, int code, const char *message)
 {
     struct worker *w = j->w;
-    char *json = proto_error_json(j->req.id, code, message, worker_now_ms() / 1000);
+    char *json = proto_error_json(j->req.id, code, message, clock_wall_ms() / 1000);
     natsStatus s;
     if (j->req.reply) {
         natsMsg *m = NULL;
@@ -126,7 +127,7 @@ static natsStatus reply_image(struct job *j, struct meme_err *err)
     natsStatus s;
     if (!j->req.reply) {
         char *json = proto_legacy_response_json(j->req.id, res->data, res->len, j->req.prompt,
-                                                worker_now_ms() / 1000);
+                                                clock_wall_ms() / 1000);
         size_t len = strlen(json);
         if ((int64_t)len > w->max_payload) {
             free(json);
@@ -179,7 +180,7 @@ static void fill_meta(struct job *j, struct results_meta *meta)
     memset(meta, 0, sizeof(*meta));
     snprintf(meta->engine, sizeof(meta->engine), "%s", j->engine);
     snprintf(meta->worker, sizeof(meta->worker), "%s", j->w->cfg.id);
-    meta->created = worker_now_ms() / 1000;
+    meta->created = clock_wall_ms() / 1000;
 }
 
 /* Ends a request that can never succeed: answer it, keep the error by id,
@@ -304,7 +305,7 @@ static int produce(struct job *j, struct meme_err *err)
         .has_seed = j->req.has_seed,
         .seed = j->req.seed,
     };
-    double t0 = worker_mono_ms();
+    double t0 = clock_now_ms();
     j->cache_state = "off";
     if (j->slot->cache) {
         struct cache_entry ce;
@@ -351,7 +352,7 @@ static int produce(struct job *j, struct meme_err *err)
             cache_failed(j, &cerr);
     }
 out:
-    j->gen_ms = worker_mono_ms() - t0;
+    j->gen_ms = clock_now_ms() - t0;
     metrics_observe(w->m.gen_seconds, lv(j->engine), j->gen_ms / 1000.0);
     caption_release(&cap);
     return rc;
@@ -370,7 +371,7 @@ void worker_handle(struct worker_slot *slot, struct worker_job *wj)
     j.msg = wj->msg;
     j.cache_state = "off";
     j.delivered = 1;
-    j.t_start = worker_mono_ms();
+    j.t_start = clock_now_ms();
     proto_request_init(&j.req);
     snprintf(j.engine, sizeof(j.engine), "%s", w->cfg.engine);
 
@@ -378,7 +379,7 @@ void worker_handle(struct worker_slot *slot, struct worker_job *wj)
                                  &j.req, &err);
     if (natsMsg_GetMetaData(&meta, j.msg) == NATS_OK) {
         j.stored_ms = meta->Timestamp / 1000000;
-        j.queue_ms = worker_now_ms() - j.stored_ms;
+        j.queue_ms = clock_wall_ms() - j.stored_ms;
         if (j.queue_ms < 0)
             j.queue_ms = 0;
         j.delivered = meta->NumDelivered ? meta->NumDelivered : 1;
@@ -453,7 +454,7 @@ void worker_handle(struct worker_slot *slot, struct worker_job *wj)
         }
     }
 
-    double t_deliver = worker_mono_ms();
+    double t_deliver = clock_now_ms();
     if (w->results && !from_store) {
         struct results_meta rm;
         fill_meta(&j, &rm);
@@ -488,12 +489,12 @@ void worker_handle(struct worker_slot *slot, struct worker_job *wj)
     /* The ack right after the reply: a worker killed between the two is the
      * only way a client can get an answer twice. */
     natsMsg_Ack(j.msg, NULL);
-    j.delivery_ms = worker_mono_ms() - t_deliver;
+    j.delivery_ms = clock_now_ms() - t_deliver;
     publish_event(&j, 0);
     atomic_fetch_add(&w->done, 1);
     metrics_add(w->m.requests, lv("done"), 1);
     if (j.stored_ms)
-        metrics_observe(w->m.e2e_seconds, NULL, (double)(worker_now_ms() - j.stored_ms) / 1000.0);
+        metrics_observe(w->m.e2e_seconds, NULL, (double)(clock_wall_ms() - j.stored_ms) / 1000.0);
     if (w->cfg.verbose) {
         char *safe = term_sanitize_dup(j.req.prompt);
         char *sid = term_sanitize_dup(j.req.id);
@@ -508,16 +509,4 @@ void worker_handle(struct worker_slot *slot, struct worker_job *wj)
 out:
     engine_output_release(&j.out);
     proto_request_release(&j.req);
-}
-
-bool worker_job_keepalive(struct engine_call *call)
-{
-    if (atomic_load(&call->w->abandon))
-        return false;
-    double now = worker_mono_ms();
-    if (now - call->last_progress_ms >= call->w->keepalive_ms) {
-        natsMsg_InProgress(call->msg, NULL);
-        call->last_progress_ms = now;
-    }
-    return true;
 }
