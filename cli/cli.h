@@ -45,8 +45,9 @@ struct cmd_spec {
 struct cli {
     const char *prog;
     const struct cmd_spec *cmd;
-    const char *server;        /* NULL until resolved */
-    const char *server_source; /* "flag", "environment", "local stack", "default" */
+    const struct cmd_spec *commands; /* the command table */
+    const char *server;              /* NULL until resolved */
+    const char *server_source;       /* "flag", "environment", "local stack", "default" */
     int quiet;
     int verbose;
     bool color; /* stderr is a terminal and NO_COLOR is unset */
@@ -80,9 +81,17 @@ void cmd_usage_error(const struct cmd_spec *cmd, const char *fmt, ...)
 /* The closest of candidates to word (edit distance), or NULL when none is close. */
 const char *closest_word(const char *word, const char *const *candidates, size_t n);
 
-/* The table of commands, NULL-name terminated. */
+/* The table of commands, NULL-name terminated (commands.c). Commands reach it
+ * through cli->commands, so none of them needs the table's file. */
 extern const struct cmd_spec commands[];
-const struct cmd_spec *cmd_find(const char *name);
+/* The command called name in table, or NULL. */
+const struct cmd_spec *cmd_find(const struct cmd_spec *table, const char *name);
+/* The overview of every command in table: `memectl --help` (cmd_help.c). */
+void cli_main_help(const struct cmd_spec *table, FILE *f);
+/* Options that only choose text or JSON output (-o FORMAT, --json): -1 after
+ * help was shown, EXIT_USAGE after a usage error, else 0 with *json set. */
+enum { OPT_OUT_JSON = 'j', OPT_OUT_FORMAT = 'o' };
+int opt_parse_output(const struct cmd_spec *cmd, int argc, char **argv, bool *json);
 
 /* Resolves the NATS URL: --server > NATS_URL > the config file > the running local
  * stack > default. */
@@ -114,12 +123,16 @@ void config_set_flag(enum config_key_id k, const char *value);
 const char *config_get(enum config_key_id k);
 const char *config_source(enum config_key_id k);
 const char *config_file_path(void);
+/* Sets k as coming from source (e.g. "local stack"); the name and secrecy of k. */
+void config_set_from(enum config_key_id k, const char *value, const char *source);
+const char *config_key_name(enum config_key_id k);
+bool config_key_secret(enum config_key_id k);
 /* Connection options for cli->server with the configured credentials and TLS. */
 void cli_connect_opts(const struct cli *cli, struct mq_connect_opts *co, const char *name);
 int cmd_config(struct cli *cli, int argc, char **argv);
 extern const struct opt_spec config_opts[];
 
-/* Messages: "memectl: ..." on stderr; quiet suppresses info. */
+/* Messages: "memectl: ..." on stderr; quiet suppresses info (report.c). */
 void cli_info(const struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Writes data to path ("-": stdout) through a temporary file and rename, so no
@@ -146,7 +159,7 @@ int cmd_version(struct cli *cli, int argc, char **argv);
 int cmd_completion(struct cli *cli, int argc, char **argv);
 int cmd_help_run(struct cli *cli, int argc, char **argv);
 /* The hidden `memectl __complete WORDS...` (argv[0] is "__complete"). */
-int cmd_complete_words(int argc, char **argv);
+int cmd_complete_words(const struct cmd_spec *table, int argc, char **argv);
 /* Writes the completion script for shell ("bash", "zsh", "fish"); -1 if unknown. */
 int completion_script(const char *shell, FILE *f);
 

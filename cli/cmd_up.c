@@ -1,9 +1,8 @@
 /*
- * memectl up / down: the whole stack on one machine. `up` starts
- * nats-server -js (file store and logs under the state directory), an
- * optional redis-server and N workers as background processes, waits until a
- * worker is pulling, and records what it started; `down` stops exactly those
- * processes. Both are idempotent.
+ * memectl up: the whole stack on one machine. It starts nats-server -js (file
+ * store and logs under the state directory), an optional redis-server and N
+ * workers as background processes, waits until a worker is pulling, and
+ * records what it started (lib/stack) for `memectl down`. Idempotent.
  */
 #include "clock.h"
 #include "cli.h"
@@ -44,8 +43,6 @@ const struct opt_spec up_opts[] = {
      NULL},
     {0, 0, NULL, NULL, NULL, NULL},
 };
-
-const struct opt_spec down_opts[] = {{0, 0, NULL, NULL, NULL, NULL}};
 
 struct up_args {
     int workers;
@@ -133,13 +130,6 @@ static void show_log_tail(const char *log)
         free(lines[i]);
 }
 
-/* Reaps a child that already died; 1 when it is gone. */
-static int child_died(pid_t pid)
-{
-    int st;
-    return waitpid(pid, &st, WNOHANG) == pid;
-}
-
 static int write_nats_conf(const char *dir, const struct up_args *a, char **conf_out)
 {
     char *conf = xasprintf("%s/nats.conf", dir);
@@ -201,7 +191,7 @@ static int start_nats(const char *dir, const char *logs, const struct up_args *a
     p->port = a->nats_port;
     p->port2 = a->monitor_port;
     while (!port_open(a->nats_port)) {
-        if (child_died(p->pid) || clock_now_s() > deadline) {
+        if (stack_reap(p->pid) || clock_now_s() > deadline) {
             cli_error("nats-server did not start; the end of %s:", log);
             show_log_tail(log);
             kill(p->pid, SIGKILL);
@@ -286,7 +276,7 @@ static int start_redis(const char *dir, const char *logs, const struct up_args *
     }
     p->port = a->redis_port;
     while (!redis_ping(a->redis_port)) {
-        if (child_died(p->pid) || clock_now_s() > deadline) {
+        if (stack_reap(p->pid) || clock_now_s() > deadline) {
             cli_error("redis-server did not start; the end of %s:", log);
             show_log_tail(log);
             kill(p->pid, SIGKILL);
@@ -404,37 +394,6 @@ out:
     return rc;
 }
 
-static struct stack_proc *find_role(struct stack *st, const char *role)
-{
-    for (size_t i = 0; i < st->count; i++)
-        if (strcmp(st->procs[i].role, role) == 0)
-            return &st->procs[i];
-    return NULL;
-}
-
-/* Sends SIGTERM, waits up to grace seconds, then SIGKILL. */
-static void stop_procs(struct stack_proc **procs, size_t n, double grace)
-{
-    for (size_t i = 0; i < n; i++)
-        kill(procs[i]->pid, SIGTERM);
-    double deadline = clock_now_s() + grace;
-    for (;;) {
-        size_t alive = 0;
-        for (size_t i = 0; i < n; i++) {
-            child_died(procs[i]->pid);
-            alive += stack_proc_alive(procs[i]);
-        }
-        if (!alive)
-            return;
-        if (clock_now_s() > deadline)
-            break;
-        sleep_ms(20);
-    }
-    for (size_t i = 0; i < n; i++)
-        if (stack_proc_alive(procs[i]))
-            kill(procs[i]->pid, SIGKILL);
-}
-
 /* Waits until at least one worker pulls from the consumer. */
 static int wait_ready(int nats_port, int workers, double deadline)
 {
@@ -486,7 +445,7 @@ int cmd_up(struct cli *cli, int argc, char **argv)
     stack_load(dir, &st);
 
     /* Keep what still runs; forget what died. */
-    struct stack_proc *nats = find_role(&st, "nats");
+    struct stack_proc *nats = stack_find_role(&st, "nats");
     if (nats && stack_proc_alive(nats)) {
         next.procs[next.count++] = *nats;
         a.nats_port = nats->port;
@@ -498,7 +457,7 @@ int cmd_up(struct cli *cli, int argc, char **argv)
         next.procs[next.count++] = p;
         started++;
     }
-    struct stack_proc *redis = find_role(&st, "redis");
+    struct stack_proc *redis = stack_find_role(&st, "redis");
     if (redis && stack_proc_alive(redis)) {
         next.procs[next.count++] = *redis;
         a.redis_port = redis->port;
@@ -531,7 +490,7 @@ int cmd_up(struct cli *cli, int argc, char **argv)
         }
     }
     if (nextra)
-        stop_procs(extra, nextra, 10);
+        stack_stop_procs(extra, nextra, 10);
     for (int idx = 1; have < a.workers && idx <= STACK_MAX_PROCS; idx++) {
         if (used[idx])
             continue;
@@ -573,48 +532,4 @@ out:
     free(logs);
     free(store);
     return rc;
-}
-
-int cmd_down(struct cli *cli, int argc, char **argv)
-{
-    struct opt_iter it;
-    struct stack st;
-    int r;
-    opt_init(&it, cli->cmd, argc, argv);
-    while ((r = opt_next(&it)) > 0)
-        if (it.key == 'h') {
-            opt_release(&it);
-            return EXIT_OK;
-        }
-    opt_release(&it);
-    if (r < 0)
-        return EXIT_USAGE;
-
-    char *dir = paths_state_dir();
-    stack_load(dir, &st);
-    struct stack_proc *workers[STACK_MAX_PROCS], *servers[STACK_MAX_PROCS];
-    size_t nw = 0, ns = 0;
-    for (size_t i = 0; i < st.count; i++) {
-        if (!stack_proc_alive(&st.procs[i]))
-            continue;
-        if (strcmp(st.procs[i].role, "worker") == 0)
-            workers[nw++] = &st.procs[i];
-        else
-            servers[ns++] = &st.procs[i];
-    }
-    if (nw + ns == 0) {
-        cli_info(cli, "no local stack is running");
-    } else {
-        /* Workers first: they finish or nak their jobs while NATS is still there. */
-        stop_procs(workers, nw, 15);
-        stop_procs(servers, ns, 10);
-        cli_info(cli, "stopped %zu worker(s)%s%s", nw,
-                 find_role(&st, "nats") ? ", nats-server" : "",
-                 find_role(&st, "redis") ? ", redis-server" : "");
-    }
-    char *file = xasprintf("%s/stack", dir);
-    unlink(file);
-    free(file);
-    free(dir);
-    return EXIT_OK;
 }

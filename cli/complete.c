@@ -178,7 +178,7 @@ static const struct opt_spec *find_opt(const struct cmd_spec *c, const char *wor
     return NULL;
 }
 
-int cmd_complete_words(int argc, char **argv)
+int cmd_complete_words(const struct cmd_spec *table, int argc, char **argv)
 {
     /* argv[0] is "__complete"; argv[1..argc-1] are the words after "memectl",
      * the last being the one under the cursor (possibly empty). */
@@ -206,12 +206,12 @@ int cmd_complete_words(int argc, char **argv)
             for (size_t g = 0; g < NGLOBALS; g++)
                 emit(cur, globals[g].name, globals[g].help);
         } else {
-            for (const struct cmd_spec *c = commands; c->name; c++)
+            for (const struct cmd_spec *c = table; c->name; c++)
                 emit(cur, c->name, c->summary);
         }
         return EXIT_OK;
     }
-    const struct cmd_spec *cmd = cmd_find(words[i]);
+    const struct cmd_spec *cmd = cmd_find(table, words[i]);
     if (!cmd)
         return EXIT_OK;
     /* The previous word may be an option waiting for its value. */
@@ -237,7 +237,7 @@ int cmd_complete_words(int argc, char **argv)
     }
     /* Positional arguments. */
     if (strcmp(cmd->name, "help") == 0) {
-        for (const struct cmd_spec *c = commands; c->name; c++)
+        for (const struct cmd_spec *c = table; c->name; c++)
             emit(cur, c->name, c->summary);
     } else if (strcmp(cmd->name, "completion") == 0) {
         emit(cur, "bash", NULL);

@@ -7,6 +7,7 @@
  * merged result and where each value came from, secrets masked.
  */
 #include "cli.h"
+#include "stack.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -218,92 +219,39 @@ void cli_connect_opts(const struct cli *cli, struct mq_connect_opts *co, const c
     co->tls_key = config_get(CFG_TLS_KEY);
 }
 
-enum { CONFIG_JSON = 'j' };
-
-const struct opt_spec config_opts[] = {
-    {CONFIG_JSON, 0, "json", NULL, "print as JSON", NULL},
-    {0, 0, NULL, NULL, NULL, NULL},
-};
-
-/* What config view prints for key k: masked when secret. */
-static const char *shown(int k, char *buf, size_t n)
+void config_set_from(enum config_key_id k, const char *value, const char *source)
 {
-    const char *v = settings[k].value;
-    if (!v)
-        return NULL;
-    if (keys[k].secret) {
-        snprintf(buf, n, "****");
-        return buf;
-    }
-    if (k == CFG_SERVER) {
-        mq_url_redacted(v, buf, n);
-        return buf;
-    }
-    return v;
+    set(k, value, source);
 }
 
-int cmd_config(struct cli *cli, int argc, char **argv)
+const char *config_key_name(enum config_key_id k)
 {
-    struct opt_iter it;
-    int r;
-    bool json = false;
-    opt_init(&it, cli->cmd, argc, argv);
-    while ((r = opt_next(&it)) > 0) {
-        if (it.key == 'h') {
-            opt_release(&it);
-            return EXIT_OK;
-        }
-        if (it.key == CONFIG_JSON)
-            json = true;
+    return keys[k].name;
+}
+
+bool config_key_secret(enum config_key_id k)
+{
+    return keys[k].secret;
+}
+
+void cli_resolve_server(struct cli *cli)
+{
+    static char local[128];
+    if (cli->server) {
+        cli->server_source = "flag";
+        return;
     }
-    int rc = EXIT_OK;
-    const char *what = it.npositional ? it.positional[0] : "view";
-    if (r < 0) {
-        rc = EXIT_USAGE;
-    } else if (it.npositional > 1) {
-        cmd_usage_error(cli->cmd, "unexpected argument \"%s\"", it.positional[1]);
-        rc = EXIT_USAGE;
-    } else if (strcmp(what, "path") == 0) {
-        printf("%s\n", config_path);
-    } else if (strcmp(what, "view") == 0) {
-        /* The server as commands resolve it (the local stack counts too). */
-        cli_resolve_server(cli);
-        if (!settings[CFG_SERVER].value || strcmp(cli->server_source, "flag") == 0 ||
-            strcmp(cli->server_source, "local stack") == 0 ||
-            strcmp(cli->server_source, "default") == 0)
-            set(CFG_SERVER, cli->server, cli->server_source);
-        char buf[512];
-        if (json) {
-            json_t *o = json_object();
-            json_object_set_new(o, "file", json_string(config_path));
-            json_t *vals = json_object();
-            for (int k = 0; k < CFG_COUNT; k++) {
-                const char *v = shown(k, buf, sizeof(buf));
-                if (!v)
-                    continue;
-                json_t *e = json_object();
-                json_object_set_new(e, "value", json_string(v));
-                json_object_set_new(e, "source", json_string(settings[k].source));
-                json_object_set(vals, keys[k].name, e);
-                json_decref(e);
-            }
-            json_object_set_new(o, "settings", vals);
-            json_dumpf(o, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
-            fputc('\n', stdout);
-            json_decref(o);
-        } else {
-            printf("# file: %s\n", config_path);
-            printf("%-10s %-40s %s\n", "KEY", "VALUE", "FROM");
-            for (int k = 0; k < CFG_COUNT; k++) {
-                const char *v = shown(k, buf, sizeof(buf));
-                if (v)
-                    printf("%-10s %-40s %s\n", keys[k].name, v, settings[k].source);
-            }
-        }
-    } else {
-        cmd_usage_error(cli->cmd, "unknown subcommand \"%s\" (view or path)", what);
-        rc = EXIT_USAGE;
+    const char *v = config_get(CFG_SERVER);
+    if (v && *v) {
+        cli->server = v;
+        cli->server_source = config_source(CFG_SERVER);
+        return;
     }
-    opt_release(&it);
-    return rc;
+    if (stack_local_nats_url(local, sizeof(local)) == 0) {
+        cli->server = local;
+        cli->server_source = "local stack";
+        return;
+    }
+    cli->server = "nats://127.0.0.1:4222";
+    cli->server_source = "default";
 }

@@ -238,3 +238,40 @@ void cmd_usage_error(const struct cmd_spec *cmd, const char *fmt, ...)
     else
         fputs("\n(see `memectl --help`)\n", stderr);
 }
+
+int opt_parse_output(const struct cmd_spec *cmd, int argc, char **argv, bool *json)
+{
+    struct opt_iter it;
+    int r, rc = 0;
+    *json = false;
+    opt_init(&it, cmd, argc, argv);
+    while ((r = opt_next(&it)) > 0) {
+        if (it.key == 'h') {
+            rc = -1;
+            break;
+        }
+        if (it.key == OPT_OUT_JSON) {
+            *json = true;
+        } else if (it.key == OPT_OUT_FORMAT) {
+            if (strcmp(it.value, "json") == 0) {
+                *json = true;
+            } else if (strcmp(it.value, "text") != 0) {
+                cmd_usage_error(cmd, "-o must be text or json, not \"%s\"", it.value);
+                rc = EXIT_USAGE;
+                break;
+            }
+        }
+    }
+    if (rc == 0 && r < 0)
+        rc = EXIT_USAGE;
+    opt_release(&it);
+    return rc;
+}
+
+const struct cmd_spec *cmd_find(const struct cmd_spec *table, const char *name)
+{
+    for (const struct cmd_spec *c = table; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    return NULL;
+}

@@ -5,6 +5,7 @@
  * for a process we started.
  */
 #include "stack.h"
+#include "clock.h"
 #include "paths.h"
 #include "xalloc.h"
 
@@ -13,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char *state_file(const char *dir)
@@ -127,4 +130,41 @@ int stack_local_nats_url(char *out, size_t outsz)
     }
     free(dir);
     return rc;
+}
+
+int stack_reap(pid_t pid)
+{
+    int st;
+    return waitpid(pid, &st, WNOHANG) == pid;
+}
+
+struct stack_proc *stack_find_role(struct stack *st, const char *role)
+{
+    for (size_t i = 0; i < st->count; i++)
+        if (strcmp(st->procs[i].role, role) == 0)
+            return &st->procs[i];
+    return NULL;
+}
+
+void stack_stop_procs(struct stack_proc **procs, size_t n, double grace)
+{
+    for (size_t i = 0; i < n; i++)
+        kill(procs[i]->pid, SIGTERM);
+    double deadline = clock_now_s() + grace;
+    for (;;) {
+        size_t alive = 0;
+        for (size_t i = 0; i < n; i++) {
+            stack_reap(procs[i]->pid);
+            alive += stack_proc_alive(procs[i]);
+        }
+        if (!alive)
+            return;
+        if (clock_now_s() > deadline)
+            break;
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (stack_proc_alive(procs[i]))
+            kill(procs[i]->pid, SIGKILL);
 }

@@ -34,5 +34,12 @@ int stack_proc_alive(const struct stack_proc *p);
 unsigned long long stack_start_time(pid_t pid);
 /* "nats://127.0.0.1:PORT" of a running local stack; -1 when there is none. */
 int stack_local_nats_url(char *out, size_t outsz);
+/* Reaps pid if it is a child that already exited; 1 when it is gone. */
+int stack_reap(pid_t pid);
+/* The first process of st with role ("nats", "redis", "worker"), or NULL. */
+struct stack_proc *stack_find_role(struct stack *st, const char *role);
+/* Sends SIGTERM to each process, waits up to grace seconds for all of them,
+ * then SIGKILLs what is left. */
+void stack_stop_procs(struct stack_proc **procs, size_t n, double grace);
 
 #endif

@@ -242,6 +242,45 @@ static void test_protocol_page_lists_every_code(void **state)
     free(path);
 }
 
+/* From a command's name alone its code is found: cli/cmd_<name>.c holds it
+ * (and its option table), and the layout rules hold: no file in cli/, tui/
+ * or server/ over 1,000 lines, no two object files that need each other. */
+static void test_layout_one_file_per_command(void **state)
+{
+    char names[64][32];
+    size_t n = list_commands(names, 64);
+    assert_true(n >= 10);
+    for (size_t i = 0; i < n; i++) {
+        char rel[96];
+        snprintf(rel, sizeof(rel), "cli/cmd_%s.c", names[i]);
+        char *path = source_path(rel);
+        char *src = slurp(path);
+        if (!src)
+            fail_msg("command \"%s\" has no %s", names[i], rel);
+        char want[64];
+        snprintf(want, sizeof(want), "cmd_%s(", names[i]);
+        char want_run[64];
+        snprintf(want_run, sizeof(want_run), "cmd_%s_run(", names[i]);
+        if (!strstr(src, want) && !strstr(src, want_run))
+            fail_msg("%s does not define the command's entry point", rel);
+        free(src);
+        free(path);
+    }
+    const char *build = getenv("MEME_BUILD_DIR");
+    if (!build || !*build)
+        skip();
+    char *script = source_path("scripts/check-layout");
+    char *argv[] = {script, (char *)build, NULL};
+    struct buf o = BUF_INIT, e = BUF_INIT;
+    int rc = harness_run(argv, NULL, &o, &e, 60000);
+    if (rc != 0)
+        fail_msg("scripts/check-layout: %.*s%.*s", (int)o.len, o.data ? (char *)o.data : "",
+                 (int)e.len, e.data ? (char *)e.data : "");
+    buf_release(&o);
+    buf_release(&e);
+    free(script);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -250,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_synopsis_matches_usage),
         cmocka_unit_test(test_man_pages_lint_clean),
         cmocka_unit_test(test_protocol_page_lists_every_code),
+        cmocka_unit_test(test_layout_one_file_per_command),
     };
     return harness_finish(cmocka_run_group_tests(tests, NULL, NULL));
 }

@@ -1,0 +1,59 @@
+/*
+ * memectl down: stops exactly the processes `memectl up` recorded (checked
+ * by process id and start time), workers first so they finish their jobs
+ * while NATS is still there. Idempotent.
+ */
+#include "cli.h"
+#include "paths.h"
+#include "stack.h"
+#include "xalloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const struct opt_spec down_opts[] = {{0, 0, NULL, NULL, NULL, NULL}};
+
+int cmd_down(struct cli *cli, int argc, char **argv)
+{
+    struct opt_iter it;
+    struct stack st;
+    int r;
+    opt_init(&it, cli->cmd, argc, argv);
+    while ((r = opt_next(&it)) > 0)
+        if (it.key == 'h') {
+            opt_release(&it);
+            return EXIT_OK;
+        }
+    opt_release(&it);
+    if (r < 0)
+        return EXIT_USAGE;
+
+    char *dir = paths_state_dir();
+    stack_load(dir, &st);
+    struct stack_proc *workers[STACK_MAX_PROCS], *servers[STACK_MAX_PROCS];
+    size_t nw = 0, ns = 0;
+    for (size_t i = 0; i < st.count; i++) {
+        if (!stack_proc_alive(&st.procs[i]))
+            continue;
+        if (strcmp(st.procs[i].role, "worker") == 0)
+            workers[nw++] = &st.procs[i];
+        else
+            servers[ns++] = &st.procs[i];
+    }
+    if (nw + ns == 0) {
+        cli_info(cli, "no local stack is running");
+    } else {
+        /* Workers first: they finish or nak their jobs while NATS is still there. */
+        stack_stop_procs(workers, nw, 15);
+        stack_stop_procs(servers, ns, 10);
+        cli_info(cli, "stopped %zu worker(s)%s%s", nw,
+                 stack_find_role(&st, "nats") ? ", nats-server" : "",
+                 stack_find_role(&st, "redis") ? ", redis-server" : "");
+    }
+    char *file = xasprintf("%s/stack", dir);
+    unlink(file);
+    free(file);
+    free(dir);
+    return EXIT_OK;
+}
