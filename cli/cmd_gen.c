@@ -2,7 +2,9 @@
  * memectl gen: publish one request through JetStream (with Nats-Msg-Id, so a
  * retried publish is not processed twice), wait on a private reply subject
  * for the raw image, save it without ever leaving a partial file, and draw
- * it in the terminal.
+ * it in the terminal. Meanwhile the worker's progress messages (working,
+ * retrying and why, queued again) go to stderr: one updating line on a
+ * terminal, a line per change otherwise, nothing with --quiet.
  */
 #include "clock.h"
 #include "cli.h"
@@ -256,11 +258,14 @@ out:
     return rc;
 }
 
-static void spinner(const struct cli *cli, double elapsed, const struct mq_depth *d, bool have_d)
+static void spinner(const struct cli *cli, double elapsed, const struct mq_depth *d, bool have_d,
+                    const char *progress)
 {
     static const char *const frames[] = {"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"};
     int f = (int)(elapsed * 10) % 10;
-    if (have_d)
+    if (progress && *progress)
+        fprintf(stderr, "\r\033[K%s %.1fs %s", frames[f], elapsed, progress);
+    else if (have_d)
         fprintf(stderr, "\r\033[K%s waiting for a worker… %.1fs (queue: %llu)", frames[f], elapsed,
                 (unsigned long long)d->lag);
     else
@@ -274,6 +279,25 @@ static const char *hdr(natsMsg *m, const char *key)
     if (natsMsgHeader_Get(m, key, &v) != NATS_OK)
         return NULL;
     return v;
+}
+
+/* A progress message as one line for a person (terminal-safe), in out;
+ * false when m is not a progress message. */
+static bool progress_line(natsMsg *m, char *out, size_t outsz)
+{
+    const char *st = hdr(m, PROTO_H_STATUS);
+    if (!st || strcmp(st, "progress") != 0)
+        return false;
+    struct proto_progress p;
+    char text[512];
+    if (proto_progress_parse(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &p) < 0)
+        snprintf(text, sizeof(text), "%s", "working");
+    else
+        proto_progress_text(&p, text, sizeof(text));
+    char *safe = term_sanitize_dup(text);
+    snprintf(out, outsz, "%s", safe);
+    free(safe);
+    return true;
 }
 
 /* Draws the image on the terminal per the display mode. */
@@ -438,6 +462,7 @@ int cmd_gen(struct cli *cli, int argc, char **argv)
     req.size = a.size;
     req.format = a.format;
     req.reply = xstrdup(inbox);
+    req.progress = true;
     rc = mq_publish_request(&mq, &req, 0, &err);
     if (rc < 0) {
         cli_error("%s (server %s)", err.msg, red);
@@ -457,6 +482,7 @@ int cmd_gen(struct cli *cli, int argc, char **argv)
     }
 
     bool show_spinner = isatty(2) && !cli->quiet;
+    char said[512] = "";
     struct mq_depth depth;
     bool have_depth = false;
     double next_depth = t0 + 1.0, deadline = t0 + a.timeout_s;
@@ -472,6 +498,17 @@ int cmd_gen(struct cli *cli, int argc, char **argv)
         if (wait_ms > 100 && show_spinner)
             wait_ms = 100;
         natsStatus s = natsSubscription_NextMsg(&reply.msg, sub, wait_ms);
+        char line[512];
+        if (s == NATS_OK && progress_line(reply.msg, line, sizeof(line))) {
+            natsMsg_Destroy(reply.msg);
+            reply.msg = NULL;
+            /* Off a terminal, a line when what the worker says changes (not
+             * for every "still working"). */
+            if (!show_spinner && !cli->quiet && strcmp(line, said) != 0)
+                cli_info(cli, "%s", line);
+            snprintf(said, sizeof(said), "%s", line);
+            continue;
+        }
         if (s == NATS_OK)
             break;
         if (s != NATS_TIMEOUT) {
@@ -488,7 +525,7 @@ int cmd_gen(struct cli *cli, int argc, char **argv)
                 have_depth = mq_depth(&mq, PROTO_STREAM, PROTO_CONSUMER, &depth, NULL) == 0;
                 next_depth = now + 1.0;
             }
-            spinner(cli, now - t0, &depth, have_depth && depth.lag > 1);
+            spinner(cli, now - t0, &depth, have_depth && depth.lag > 1, said);
         }
     }
     if (show_spinner)

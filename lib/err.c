@@ -32,6 +32,7 @@ static const struct {
     {MEME_E_IO, "io_error", 1},
     {MEME_E_INTERNAL, "internal", 1},
     {MEME_E_SHUTTING_DOWN, "shutting_down", 1},
+    {MEME_E_REFUSED, "engine_refused", 0},
 };
 
 _Static_assert(sizeof(codes) / sizeof(codes[0]) == MEME_CODE_COUNT, "code table is complete");

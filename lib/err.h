@@ -26,9 +26,10 @@ enum meme_code {
     MEME_E_IO = -16,
     MEME_E_INTERNAL = -17,
     MEME_E_SHUTTING_DOWN = -18,
+    MEME_E_REFUSED = -19, /* an engine's service refused for good (4xx, redirect) */
 };
 
-#define MEME_CODE_COUNT 19
+#define MEME_CODE_COUNT 20
 
 struct meme_err {
     int code;

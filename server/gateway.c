@@ -179,7 +179,7 @@ static bool try_connect(struct gateway *gw, bool *warned)
     }
     /* KEDA reads the consumer's lag: it must exist before the first worker. */
     if (mq_ensure_stream(mq, gw->cfg.stream, &err) < 0 ||
-        mq_ensure_consumer(mq, gw->cfg.stream, gw->cfg.consumer, 60000, &err) < 0)
+        mq_ensure_consumer(mq, gw->cfg.stream, gw->cfg.consumer, PROTO_ACK_WAIT_MS, &err) < 0)
         log_warn("msg=\"cannot provision the stream; workers will\" error=\"%s\"", err.msg);
     atomic_store(&gw->mq, mq);
     log_info("msg=\"connected to NATS\" nats=%s stream=%s consumer=%s max_payload=%lld", red,
@@ -197,6 +197,7 @@ int main(int argc, char **argv)
         return rc;
     gw.started_s = (int64_t)time(NULL);
     pthread_mutex_init(&gw.kv_lock, NULL);
+    gw.progress = gateway_progress_new();
     gateway_metrics_init();
 
     /* Signals go to this thread only: block them before MHD and nats.c make
@@ -254,6 +255,7 @@ int main(int argc, char **argv)
     }
     MHD_stop_daemon(d);
     kvStore_Destroy(gw.kv);
+    gateway_progress_free(gw.progress);
     struct mq_conn *mq = atomic_load(&gw.mq);
     if (mq) {
         mq_close(mq);

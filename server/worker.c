@@ -27,12 +27,30 @@
 #include <time.h>
 #include <unistd.h>
 
-volatile sig_atomic_t worker_stop_requested;
+atomic_int worker_stop_requested;
 
-static void on_signal(int sig)
+/* Signals are taken by this thread alone (blocked everywhere else), so that
+ * besides setting the flag it can end a fetch that is waiting: an idle
+ * worker stops at once rather than when its pull request expires. */
+struct signal_watch {
+    struct worker *w;
+    sigset_t set;
+    pthread_t thread;
+    atomic_bool done;
+};
+
+static void *signal_main(void *arg)
 {
-    (void)sig;
-    worker_stop_requested = 1;
+    struct signal_watch *sw = arg;
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&sw->set, &sig) != 0 || atomic_load(&sw->done))
+            break;
+        worker_stop_requested = 1;
+        if (atomic_load(&sw->w->started))
+            natsSubscription_Unsubscribe(sw->w->sub);
+    }
+    return NULL;
 }
 
 static void usage(FILE *f)
@@ -58,6 +76,9 @@ static void usage(FILE *f)
           "      --hf-token-file FILE  Hugging Face token file (env HF_API_TOKEN_FILE; or\n"
           "                            HF_API_TOKEN)\n"
           "      --hf-timeout SECS     deadline per Hugging Face image (default 120)\n"
+          "      --deadline SECS       deadline per request from when it was queued, retries\n"
+          "                            included (env REQUEST_DEADLINE; default 120; a quarter\n"
+          "                            of it for fast_mode)\n"
           "      --no-results          do not store results in the meme-results bucket\n"
           "      --font FILE           caption font (env MEME_FONT)\n"
           "      --templates DIR       extra template images (env MEME_TEMPLATE_DIR)\n"
@@ -134,6 +155,7 @@ static int parse_args(int argc, char **argv, struct worker_config *cfg)
         O_HF_TOKEN_FILE,
         O_HF_TIMEOUT,
         O_NO_RESULTS,
+        O_DEADLINE,
     };
     static const struct option longopts[] = {
         {"nats", required_argument, NULL, 's'},
@@ -149,6 +171,7 @@ static int parse_args(int argc, char **argv, struct worker_config *cfg)
         {"hf-token-file", required_argument, NULL, O_HF_TOKEN_FILE},
         {"hf-timeout", required_argument, NULL, O_HF_TIMEOUT},
         {"no-results", no_argument, NULL, O_NO_RESULTS},
+        {"deadline", required_argument, NULL, O_DEADLINE},
         {"font", required_argument, NULL, O_FONT},
         {"templates", required_argument, NULL, O_TEMPLATES},
         {"id", required_argument, NULL, O_ID},
@@ -174,6 +197,7 @@ static int parse_args(int argc, char **argv, struct worker_config *cfg)
     cfg->hf_fast_model = env_or("HF_FAST_MODEL", HF_DEFAULT_FAST_MODEL);
     cfg->store_results = true;
     cfg->hf_timeout_ms = 120000;
+    cfg->deadline_ms = PROTO_DEADLINE_MS;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     cfg->concurrency = cores > 0 ? (int)(cores > 64 ? 64 : cores) : 1;
     cfg->drain_timeout_ms = 25000;
@@ -192,6 +216,11 @@ static int parse_args(int argc, char **argv, struct worker_config *cfg)
         if (parse_num("DRAIN_TIMEOUT", s, 0, 3600, &v) < 0)
             return 2;
         cfg->drain_timeout_ms = (int)v * 1000;
+    }
+    if ((s = env_or("REQUEST_DEADLINE", NULL))) {
+        if (parse_num("REQUEST_DEADLINE", s, 1, 86400, &v) < 0)
+            return 2;
+        cfg->deadline_ms = (int)v * 1000;
     }
     if ((s = env_or("CACHE_TTL", NULL))) {
         if (parse_num("CACHE_TTL", s, 1, 30 * 86400, &v) < 0)
@@ -249,6 +278,11 @@ static int parse_args(int argc, char **argv, struct worker_config *cfg)
         case O_NO_RESULTS:
             cfg->store_results = false;
             break;
+        case O_DEADLINE:
+            if (parse_num("--deadline", optarg, 1, 86400, &v) < 0)
+                return 2;
+            cfg->deadline_ms = (int)v * 1000;
+            break;
         case O_FONT:
             cfg->font = optarg;
             break;
@@ -277,6 +311,8 @@ static int parse_args(int argc, char **argv, struct worker_config *cfg)
         usage(stderr);
         return 2;
     }
+    /* fast_mode asks for an answer in seconds: it gives up sooner too. */
+    cfg->deadline_fast_ms = cfg->deadline_ms / 4 > 1000 ? cfg->deadline_ms / 4 : 1000;
     if (strcmp(cfg->engine, "local") != 0 && strcmp(cfg->engine, "hf") != 0) {
         fprintf(stderr, "meme-worker: --engine must be local or hf, not \"%s\"\n", cfg->engine);
         return 2;
@@ -421,19 +457,30 @@ static int start(struct worker *w)
                  "config\"",
                  (long long)w->max_payload);
     if (mq_ensure_stream(&w->mq, w->cfg.stream, &err) < 0 ||
-        mq_ensure_consumer(&w->mq, w->cfg.stream, w->cfg.consumer, 60000, &err) < 0) {
+        mq_ensure_consumer(&w->mq, w->cfg.stream, w->cfg.consumer, PROTO_ACK_WAIT_MS, &err) < 0) {
         log_error("msg=\"%s\"", err.msg);
         return -1;
     }
-    /* Long jobs send in-progress acks well within the consumer's ack wait. */
-    jsConsumerInfo *ci = NULL;
-    w->keepalive_ms = 5000;
-    if (js_GetConsumerInfo(&ci, w->mq.js, w->cfg.stream, w->cfg.consumer, NULL, NULL) == NATS_OK) {
-        int64_t third = ci->Config->AckWait / 1000000 / 3;
-        if (third > 0 && third < w->keepalive_ms)
-            w->keepalive_ms = third < 100 ? 100 : (int)third;
+    /* Every job in flight sends in-progress acks well within the consumer's
+     * ack wait (worker_lease.c); a consumer made with another wait is said
+     * so, and brought to the protocol's when it is ours and idle. */
+    struct mq_ack_wait_report aw;
+    if (mq_reconcile_ack_wait(&w->mq, w->cfg.stream, w->cfg.consumer, PROTO_ACK_WAIT_MS, &aw,
+                              &err) < 0) {
+        log_warn("msg=\"%s\"", err.msg);
+        aw.ack_wait_ms = PROTO_ACK_WAIT_MS;
+    } else if (aw.updated) {
+        log_info("msg=\"consumer ack wait updated\" consumer=%s from_ms=%lld to_ms=%lld",
+                 w->cfg.consumer, (long long)aw.found_ms, (long long)aw.ack_wait_ms);
+    } else if (aw.found_ms != PROTO_ACK_WAIT_MS) {
+        log_warn("msg=\"consumer %s has an ack wait of %lld ms, not %d: a dead worker's jobs "
+                 "wait that long before another worker takes them; %s\"",
+                 w->cfg.consumer, (long long)aw.found_ms, PROTO_ACK_WAIT_MS,
+                 aw.owned ? "it will be updated when a worker starts with no job in flight"
+                          : "it was not made by meme-worker, so it is left as it is (change it "
+                            "with: nats consumer edit STREAM CONSUMER --wait 5s)");
     }
-    jsConsumerInfo_Destroy(ci);
+    worker_lease_init(w, aw.ack_wait_ms);
     if (w->cfg.store_results &&
         results_open(w->mq.js, PROTO_RESULTS_BUCKET, true, PROTO_RESULTS_TTL_S, w->max_payload,
                      &w->results, &err) < 0)
@@ -451,9 +498,9 @@ static int start(struct worker *w)
     }
     atomic_store(&w->started, true);
     log_info("msg=\"ready\" worker=%s version=%s nats=%s stream=%s consumer=%s concurrency=%d "
-             "engines=%s cache=%s results=%s max_payload=%lld",
+             "ack_wait_ms=%lld keepalive_ms=%d engines=%s cache=%s results=%s max_payload=%lld",
              w->cfg.id, MEME_VERSION, red, w->cfg.stream, w->cfg.consumer, w->cfg.concurrency,
-             worker_engine_list(w),
+             (long long)w->ack_wait_ms, w->keepalive_ms, worker_engine_list(w),
              w->slots[0].cache ? cache_url_redacted(w->slots[0].cache) : "off",
              w->results ? PROTO_RESULTS_BUCKET : "off", (long long)w->max_payload);
     return 0;
@@ -481,6 +528,7 @@ static void *slot_main(void *arg)
         pthread_mutex_unlock(&w->lock);
 
         if (atomic_load(&w->abandon)) {
+            worker_lease_quiet(w, job.lease);
             natsMsg_Nak(job.msg, NULL);
             metrics_add(w->m.requests, (const char *[]){"drained"}, 1);
             atomic_fetch_add(&w->retried, 1);
@@ -488,6 +536,7 @@ static void *slot_main(void *arg)
             worker_handle(slot, &job);
         }
         natsMsg_Destroy(job.msg);
+        worker_lease_release(w, job.lease);
 
         pthread_mutex_lock(&w->lock);
         w->busy--;
@@ -535,6 +584,14 @@ static void run(struct worker *w)
         natsMsgList list = {0};
         jsErrCode jerr = 0;
         natsStatus s = natsSubscription_Fetch(&list, w->sub, free_slots, 1000, &jerr);
+        if (worker_stop_requested) {
+            /* The signal ended the fetch; what it brought is handed back
+             * right away (nothing has started it). */
+            for (int i = 0; i < list.Count; i++)
+                natsMsg_Nak(list.Msgs[i], NULL);
+            natsMsgList_Destroy(&list);
+            break;
+        }
         if (s == NATS_TIMEOUT)
             continue;
         if (s != NATS_OK) {
@@ -554,6 +611,7 @@ static void run(struct worker *w)
             int tail = (w->qhead + w->qlen) % w->cfg.concurrency;
             w->queue[tail].msg = list.Msgs[i];
             w->queue[tail].fetched_ms = now;
+            w->queue[tail].lease = worker_lease_take(w, list.Msgs[i]);
             w->qlen++;
             list.Msgs[i] = NULL;
         }
@@ -624,12 +682,19 @@ int main(int argc, char **argv)
         return rc;
     }
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    /* Before any other thread exists, so that they all inherit the mask. */
+    struct signal_watch sw = {.w = w};
+    sigemptyset(&sw.set);
+    sigaddset(&sw.set, SIGTERM);
+    sigaddset(&sw.set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sw.set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (pthread_create(&sw.thread, NULL, signal_main, &sw) != 0) {
+        fprintf(stderr, "meme-worker: cannot start the signal thread\n");
+        free(w->cfg.hf_token);
+        free(w);
+        return 1;
+    }
 
     if (w->cfg.hf_token) {
         /* No core dump, and no ptrace by the same user, can carry the token. */
@@ -640,7 +705,10 @@ int main(int argc, char **argv)
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->work, NULL);
     pthread_cond_init(&w->freed, NULL);
+    pthread_mutex_init(&w->lease_lock, NULL);
+    pthread_cond_init(&w->ticker_wake, NULL);
     w->queue = xcalloc((size_t)w->cfg.concurrency, sizeof(*w->queue));
+    w->leases = xcalloc((size_t)w->cfg.concurrency, sizeof(*w->leases));
     w->started_ms = clock_wall_ms();
     metrics_init(w);
 
@@ -685,6 +753,10 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    if (worker_ticker_start(w) < 0) {
+        log_error("msg=\"cannot start the keepalive thread: %s\"", strerror(errno));
+        goto out;
+    }
     for (; threads < w->cfg.concurrency; threads++)
         if (pthread_create(&w->slots[threads].thread, NULL, slot_main, &w->slots[threads]) != 0) {
             log_error("msg=\"cannot start job threads: %s\"", strerror(errno));
@@ -694,6 +766,7 @@ int main(int argc, char **argv)
         run(w);
     drain(w);
     threads = 0;
+    worker_ticker_stop(w); /* every job is settled: nothing left to keep */
     /* The pull subscription goes first, so nothing new arrives; then the
      * replies, acks and naks still buffered are flushed before closing. */
     natsSubscription_Unsubscribe(w->sub);
@@ -711,6 +784,10 @@ out:
         for (int i = 0; i < threads; i++)
             pthread_join(w->slots[i].thread, NULL);
     }
+    worker_ticker_stop(w);
+    atomic_store(&sw.done, true);
+    pthread_kill(sw.thread, SIGTERM);
+    pthread_join(sw.thread, NULL);
     worker_http_stop(w);
     natsSubscription_Destroy(w->sub);
     kvStore_Destroy(w->results);
@@ -718,6 +795,11 @@ out:
     mq_close(&w->mq);
     metrics_free(w->m.reg);
     free(w->queue);
+    for (int i = 0; w->leases && i < w->cfg.concurrency; i++)
+        free(w->leases[i].reply);
+    free(w->leases);
+    pthread_cond_destroy(&w->ticker_wake);
+    pthread_mutex_destroy(&w->lease_lock);
     if (w->cfg.hf_token) {
         memset(w->cfg.hf_token, 0, strlen(w->cfg.hf_token));
         hf_global_cleanup();

@@ -19,6 +19,7 @@
 #include "err.h"
 #include "metrics.h"
 #include "mq/mq.h"
+#include "mq/proto.h"
 #include "render/render.h"
 #include "mq/results.h"
 
@@ -40,7 +41,9 @@ struct worker_config {
     int concurrency;
     int drain_timeout_ms;
     int cache_ttl_s;
-    int hf_timeout_ms; /* deadline for one Hugging Face request, retries included */
+    int hf_timeout_ms;    /* deadline for one Hugging Face request, retries included */
+    int deadline_ms;      /* one request, retries and redeliveries included */
+    int deadline_fast_ms; /* the same for fast_mode requests */
     bool store_results;
     char id[128];
     int verbose;
@@ -48,10 +51,25 @@ struct worker_config {
 
 struct worker;
 
-/* One in-flight job: the message and when it was fetched. */
+/* One in-flight job: the message, when it was fetched, and its lease. */
 struct worker_job {
     natsMsg *msg;
     double fetched_ms; /* monotonic */
+    int lease;         /* index in worker.leases, -1 when none */
+};
+
+/* A job's hold on its message (worker_lease.c); under worker.lease_lock. */
+struct worker_lease {
+    bool used;
+    bool quiet; /* answering or settled: no more keepalives nor progress */
+    bool lost;  /* a keepalive came too late: another worker may have it now */
+    char ack_subject[256];
+    double last_keepalive_ms; /* monotonic */
+    double next_progress_ms;
+    char *reply; /* owned; progress goes here when the client asked for it */
+    char id[PROTO_ID_MAX + 1];
+    int attempt;
+    int64_t stored_ms; /* wall clock */
 };
 
 /* Context an engine gets for one job. */
@@ -59,7 +77,8 @@ struct engine_call {
     struct worker *w;
     struct worker_slot *slot;
     natsMsg *msg;
-    double last_progress_ms;
+    int lease;
+    int deadline_ms; /* left of the request's deadline; 0 = the engine's own */
 };
 
 /* A job slot: a thread with its own renderer and cache connection. */
@@ -95,7 +114,8 @@ struct worker {
     natsSubscription *sub;
     kvStore *results; /* NULL when results are not stored */
     int64_t max_payload;
-    int keepalive_ms; /* in-progress ack interval: a third of the consumer's ack wait, <= 5 s */
+    int64_t ack_wait_ms; /* the consumer's, as found at start */
+    int keepalive_ms;    /* in-progress ack interval (worker_lease_init) */
     struct worker_metrics m;
     struct MHD_Daemon *http;
 
@@ -110,12 +130,21 @@ struct worker {
     atomic_bool abandon; /* drain deadline passed: nak instead of starting, cancel waits */
     atomic_bool started; /* connected and subscribed: mq and sub may be read */
 
+    /* Leases, one per job in flight (queued or running), and the ticker
+     * thread that keeps them (worker_lease.c). */
+    struct worker_lease *leases; /* cfg.concurrency */
+    pthread_mutex_t lease_lock;
+    pthread_cond_t ticker_wake;
+    pthread_t ticker;
+    bool ticker_running, ticker_stop;
+
     atomic_uint_fast64_t done, failed, retried, cache_hits, cache_misses;
     atomic_int redis_down; /* 1 after an outage was logged, until Redis answers again */
     int64_t started_ms;
 };
 
-extern volatile sig_atomic_t worker_stop_requested;
+/* Set by the signal thread (worker.c), read by the main thread. */
+extern atomic_int worker_stop_requested;
 
 /* Handles one job from message to ack, nak or term (worker_job.c). */
 void worker_handle(struct worker_slot *slot, struct worker_job *job);
@@ -150,9 +179,25 @@ int worker_engine_run(struct engine_call *call, const char *engine, const struct
 void engine_output_release(struct engine_output *out);
 /* The names of the engines this worker runs, comma-separated (static). */
 const char *worker_engine_list(struct worker *w);
-/* Keeps a long job's message alive (JetStream in-progress ack), at most every few
- * seconds; returns false when the job should give up (shutting down). */
+/* Called by engines while they wait; false when the job should give up
+ * (the drain deadline passed). The ticker keeps the message itself. */
 bool worker_engine_keepalive(struct engine_call *call);
+
+/* Leases (worker_lease.c). take: at fetch, -1 when the table is full;
+ * follow: progress for this job goes to reply (NULL: none); lost: true once
+ * a keepalive came too late; quiet: stop keepalives and progress (before
+ * the answer); release: the job is settled. */
+void worker_lease_init(struct worker *w, int64_t ack_wait_ms);
+int worker_lease_take(struct worker *w, natsMsg *msg);
+void worker_lease_follow(struct worker *w, int lease, const char *reply, const char *id,
+                         int attempt, int64_t stored_ms);
+bool worker_lease_lost(struct worker *w, int lease);
+void worker_lease_quiet(struct worker *w, int lease);
+void worker_lease_release(struct worker *w, int lease);
+/* Sends p (id, worker and attempt filled in here) when the job is followed. */
+void worker_lease_progress(struct worker *w, int lease, const struct proto_progress *p);
+int worker_ticker_start(struct worker *w);
+void worker_ticker_stop(struct worker *w);
 
 /* HTTP endpoints (worker_http.c). 0 or -1 with a message logged. */
 int worker_http_start(struct worker *w);

@@ -5,7 +5,6 @@
  */
 #include "render/caption.h"
 #include "mq/proto.h"
-#include "clock.h"
 #include "worker.h"
 #include "xalloc.h"
 
@@ -15,14 +14,8 @@
 
 bool worker_engine_keepalive(struct engine_call *call)
 {
-    if (atomic_load(&call->w->abandon))
-        return false;
-    double now = clock_now_ms();
-    if (now - call->last_progress_ms >= call->w->keepalive_ms) {
-        natsMsg_InProgress(call->msg, NULL);
-        call->last_progress_ms = now;
-    }
-    return true;
+    /* A lost lease: another worker may be making this meme now. */
+    return !atomic_load(&call->w->abandon) && !worker_lease_lost(call->w, call->lease);
 }
 
 void engine_output_release(struct engine_output *out)
@@ -76,6 +69,18 @@ static bool hf_progress(void *arg)
     return worker_engine_keepalive(arg);
 }
 
+/* Tells the client why it waits: the API said "later", or did not answer. */
+static void hf_retrying(void *arg, const struct hf_retry *r)
+{
+    struct engine_call *call = arg;
+    struct proto_progress p = {.state = PROTO_PROGRESS_RETRYING,
+                               .engine_try = r->attempt,
+                               .code = r->code,
+                               .retry_in_ms = r->wait_ms};
+    snprintf(p.message, sizeof(p.message), "Hugging Face: %s", r->reason);
+    worker_lease_progress(call->w, call->lease, &p);
+}
+
 /* Asks Hugging Face for the picture, then decodes it (never trusting the
  * bytes), scales it to the requested square, draws the captions the client
  * asked for and encodes it as asked. */
@@ -93,7 +98,9 @@ static int hf_run(struct engine_call *call, const struct engine_input *in,
                             .width = in->size,
                             .height = in->size,
                             .has_seed = in->has_seed,
-                            .seed = in->seed};
+                            .seed = in->seed,
+                            .deadline_ms = call->deadline_ms,
+                            .on_retry = hf_retrying};
     int rc = hf_generate(call->slot->hf, &hr, hf_progress, call, &raw, &len, &st, err);
     if (rc < 0)
         goto out;

@@ -10,7 +10,13 @@
  *  - a transient failure (engine, store, reply) is naked with a delay;
  *  - the result is stored before the reply and the ack follows the reply
  *    at once; a redelivered request whose result is stored (its worker
- *    died in between) is answered from the store, not made again.
+ *    died in between) is answered from the store, not made again;
+ *  - retries and redeliveries stop at the request's deadline, counted from
+ *    when JetStream stored it (shorter for fast_mode);
+ *  - a job whose lease was lost (the worker was frozen past the ack wait)
+ *    checks whether another worker answered before it answers itself;
+ *  - a client that asked for progress hears why it waits (working,
+ *    retrying, queued again).
  */
 #include "render/caption.h"
 #include "log.h"
@@ -33,6 +39,8 @@ struct job {
     struct worker *w;
     struct worker_slot *slot;
     natsMsg *msg;
+    int lease;
+    int64_t deadline_ms; /* wall clock */
     struct proto_request req;
     char engine[PROTO_NAME_MAX + 1];
     struct engine_output out;
@@ -110,6 +118,8 @@ static natsStatus reply_error(struct job *j, int code, const char *message)
             natsMsgHeader_Set(m, PROTO_H_ID, j->req.id);
             natsMsgHeader_Set(m, PROTO_H_ERROR_CODE, meme_code_name(code));
             natsMsgHeader_Set(m, PROTO_H_WORKER, w->cfg.id);
+            snprintf(v, sizeof(v), "%llu", (unsigned long long)j->delivered);
+            natsMsgHeader_Set(m, PROTO_H_ATTEMPT, v);
             s = natsConnection_PublishMsg(w->mq.nc, m);
         }
         natsMsg_Destroy(m);
@@ -169,6 +179,8 @@ static natsStatus reply_image(struct job *j, struct meme_err *err)
         natsMsgHeader_Set(m, PROTO_H_QUEUE_MS, v);
         snprintf(v, sizeof(v), "%.2f", j->gen_ms);
         natsMsgHeader_Set(m, PROTO_H_GEN_MS, v);
+        snprintf(v, sizeof(v), "%llu", (unsigned long long)j->delivered);
+        natsMsgHeader_Set(m, PROTO_H_ATTEMPT, v);
         s = natsConnection_PublishMsg(w->mq.nc, m);
     }
     natsMsg_Destroy(m);
@@ -202,6 +214,7 @@ static void give_up(struct job *j, const struct meme_err *err)
         if (results_put(w->results, j->req.id, NULL, 0, &meta, &e2) < 0)
             log_debug("msg=\"error result not stored\" error=\"%s\"", e2.msg);
     }
+    worker_lease_quiet(w, j->lease);
     reply_error(j, err->code, err->msg);
     publish_event(j, err->code);
     natsMsg_Term(j->msg, NULL);
@@ -210,21 +223,38 @@ static void give_up(struct job *j, const struct meme_err *err)
     metrics_add(w->m.errors, lv(meme_code_name(err->code)), 1);
 }
 
-/* Hands a request back for a later try. On the last allowed delivery the
- * server will not redeliver it, so the client gets the error instead. */
+/* Hands a request back for a later try. On the last allowed delivery, or
+ * when the next try would start past the request's deadline, the client
+ * gets the error instead. */
 static void retry_later(struct job *j, const struct meme_err *err)
 {
     struct worker *w = j->w;
+    int64_t delay = NAK_DELAY_MS * (int64_t)j->delivered;
+    bool last = j->delivered >= PROTO_MAX_DELIVER;
+    bool late = clock_wall_ms() + delay + NAK_DELAY_MS >= j->deadline_ms;
     char *safe = term_sanitize_dup(j->req.id);
-    log_warn("msg=\"will retry\" id=%s attempt=%llu code=%s error=\"%s\"", safe,
-             (unsigned long long)j->delivered, meme_code_name(err->code), err->msg);
+    log_warn("msg=\"%s\" id=%s attempt=%llu code=%s error=\"%s\"",
+             last || late ? "giving up" : "will retry", safe, (unsigned long long)j->delivered,
+             meme_code_name(err->code), err->msg);
     free(safe);
     metrics_add(w->m.errors, lv(meme_code_name(err->code)), 1);
-    if (j->delivered >= 5) {
-        give_up(j, err);
+    if (last || late) {
+        struct meme_err final = *err;
+        if (late && !last)
+            snprintf(final.msg, sizeof(final.msg),
+                     "%.400s (no time for another try within the "
+                     "request's deadline of %d s)",
+                     err->msg,
+                     (j->req.fast_mode ? w->cfg.deadline_fast_ms : w->cfg.deadline_ms) / 1000);
+        give_up(j, &final);
         return;
     }
-    natsMsg_NakWithDelay(j->msg, NAK_DELAY_MS * (int64_t)j->delivered, NULL);
+    struct proto_progress p = {
+        .state = PROTO_PROGRESS_RETRYING, .code = err->code, .retry_in_ms = delay};
+    snprintf(p.message, sizeof(p.message), "%s", err->msg);
+    worker_lease_progress(w, j->lease, &p);
+    worker_lease_quiet(w, j->lease);
+    natsMsg_NakWithDelay(j->msg, delay, NULL);
     atomic_fetch_add(&w->retried, 1);
     metrics_add(w->m.requests, lv("retry"), 1);
 }
@@ -336,7 +366,12 @@ static int produce(struct job *j, struct meme_err *err)
             cache_failed(j, &cerr);
         }
     }
-    struct engine_call call = {.w = w, .slot = j->slot, .msg = j->msg, .last_progress_ms = t0};
+    int64_t left = j->deadline_ms - clock_wall_ms();
+    struct engine_call call = {.w = w,
+                               .slot = j->slot,
+                               .msg = j->msg,
+                               .lease = j->lease,
+                               .deadline_ms = left > 0 ? (int)left : 0};
     rc = worker_engine_run(&call, j->engine, &in, &j->out, err);
     if (rc < 0)
         goto out;
@@ -358,6 +393,27 @@ out:
     return rc;
 }
 
+/* A job whose lease was lost (this worker was held up, say frozen, past
+ * most of the ack wait) may belong to another worker now: true when it
+ * does, and then this worker neither answers, nor stores, nor acks or naks
+ * it. Nothing is lost: if JetStream had not handed it on yet, it does so
+ * after the ack wait (no keepalive is sent for it any more), and the next
+ * worker answers it, from the results bucket when it is there. */
+static bool lease_gone(struct job *j)
+{
+    struct worker *w = j->w;
+    if (!worker_lease_lost(w, j->lease))
+        return false;
+    char *safe = term_sanitize_dup(j->req.id);
+    log_warn("msg=\"this worker was held up past the ack wait; leaving the request to the "
+             "worker that has it now\" id=%s attempt=%llu",
+             safe, (unsigned long long)j->delivered);
+    free(safe);
+    worker_lease_quiet(w, j->lease);
+    metrics_add(w->m.requests, lv("duplicate"), 1);
+    return true;
+}
+
 void worker_handle(struct worker_slot *slot, struct worker_job *wj)
 {
     struct worker *w = slot->w;
@@ -369,6 +425,7 @@ void worker_handle(struct worker_slot *slot, struct worker_job *wj)
     j.w = w;
     j.slot = slot;
     j.msg = wj->msg;
+    j.lease = wj->lease;
     j.cache_state = "off";
     j.delivered = 1;
     j.t_start = clock_now_ms();
@@ -387,6 +444,8 @@ void worker_handle(struct worker_slot *slot, struct worker_job *wj)
             stable_id(&j, meta->Stream ? meta->Stream : "", meta->Sequence.Stream);
         jsMsgMetaData_Destroy(meta);
     }
+    j.deadline_ms = (j.stored_ms ? j.stored_ms : clock_wall_ms()) +
+                    (j.req.fast_mode ? w->cfg.deadline_fast_ms : w->cfg.deadline_ms);
     metrics_observe(w->m.queue_seconds, NULL, (double)j.queue_ms / 1000.0);
     if (j.delivered > 1)
         metrics_add(w->m.redeliveries, NULL, 1);
@@ -402,6 +461,8 @@ void worker_handle(struct worker_slot *slot, struct worker_job *wj)
         give_up(&j, &err);
         goto out;
     }
+    if (j.req.reply && j.req.progress)
+        worker_lease_follow(w, j.lease, j.req.reply, j.req.id, (int)j.delivered, j.stored_ms);
 
     /* A redelivery whose result is already stored: the worker before died
      * between storing it and its ack. Send the stored answer again rather
@@ -440,16 +501,41 @@ void worker_handle(struct worker_slot *slot, struct worker_job *wj)
     }
 
     if (!from_store) {
+        if (lease_gone(&j))
+            goto out;
+        /* Redeliveries stop at the deadline; a first delivery is always
+         * tried, with whatever time is left for the engine. */
+        if (j.delivered > 1 && clock_wall_ms() >= j.deadline_ms) {
+            meme_err_set(&err, MEME_E_TIMEOUT,
+                         "no meme within the request's deadline of %d s (%llu attempts)",
+                         (j.req.fast_mode ? w->cfg.deadline_fast_ms : w->cfg.deadline_ms) / 1000,
+                         (unsigned long long)j.delivered - 1);
+            give_up(&j, &err);
+            goto out;
+        }
+        struct proto_progress p = {.state = PROTO_PROGRESS_WORKING};
+        snprintf(p.message, sizeof(p.message), "engine %s", j.engine);
+        worker_lease_progress(w, j.lease, &p);
         rc = produce(&j, &err);
+        if (lease_gone(&j))
+            goto out;
         if (rc < 0) {
-            if (meme_code_is_transient(rc) && rc != MEME_E_SHUTTING_DOWN)
-                retry_later(&j, &err);
-            else if (rc == MEME_E_SHUTTING_DOWN) {
+            if (rc == MEME_E_SHUTTING_DOWN) {
+                struct proto_progress q = {.state = PROTO_PROGRESS_QUEUED};
+                snprintf(q.message, sizeof(q.message), "the worker is stopping; another takes it");
+                worker_lease_progress(w, j.lease, &q);
+                worker_lease_quiet(w, j.lease);
                 natsMsg_Nak(j.msg, NULL);
                 atomic_fetch_add(&w->retried, 1);
                 metrics_add(w->m.requests, lv("drained"), 1);
-            } else
+            } else if (rc == MEME_E_UNREACHABLE || !meme_code_is_transient(rc)) {
+                /* An engine's service that cannot be reached was already
+                 * tried for a short while: another delivery would only make
+                 * the client wait longer for the same answer. */
                 give_up(&j, &err);
+            } else {
+                retry_later(&j, &err);
+            }
             goto out;
         }
     }
@@ -476,6 +562,11 @@ void worker_handle(struct worker_slot *slot, struct worker_job *wj)
             goto out;
         }
     }
+    /* The last look before answering: a worker frozen during the store
+     * must not answer what another worker answers now. */
+    if (lease_gone(&j))
+        goto out;
+    worker_lease_quiet(w, j.lease);
     natsStatus s = reply_image(&j, &err);
     if (s == NATS_MAX_PAYLOAD) {
         give_up(&j, &err);

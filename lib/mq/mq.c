@@ -267,8 +267,9 @@ int mq_ensure_consumer(struct mq_conn *c, const char *stream, const char *consum
     cc.Durable = consumer;
     cc.AckPolicy = js_AckExplicit;
     cc.DeliverPolicy = js_DeliverAll;
-    cc.AckWait = (ack_wait_ms > 0 ? ack_wait_ms : 60000) * 1000000LL;
-    cc.MaxDeliver = 5;
+    cc.Description = MQ_CONSUMER_DESCRIPTION;
+    cc.AckWait = (ack_wait_ms > 0 ? ack_wait_ms : PROTO_ACK_WAIT_MS) * 1000000LL;
+    cc.MaxDeliver = PROTO_MAX_DELIVER;
     cc.MaxAckPending = 1000;
     s = js_AddConsumer(NULL, c->js, stream, &cc, NULL, &jerr);
     /* Two workers starting together race to create it: the loser finds it made. */
@@ -334,5 +335,52 @@ int mq_publish_request(struct mq_conn *c, const struct proto_request *req, int t
     jsPubAck_Destroy(ack);
     natsMsg_Destroy(msg);
     free(json);
+    return rc;
+}
+
+/* Ours: marked so, or the shape this project gave it before it was marked
+ * (5 deliveries, 1000 acks pending, no filter). The original design's has 3
+ * deliveries and a filter; an operator's may be anything. */
+static bool consumer_is_ours(const jsConsumerConfig *cc)
+{
+    if (cc->Description && strcmp(cc->Description, MQ_CONSUMER_DESCRIPTION) == 0)
+        return true;
+    return !cc->Description && cc->MaxDeliver == PROTO_MAX_DELIVER && cc->MaxAckPending == 1000 &&
+           (!cc->FilterSubject || !cc->FilterSubject[0]);
+}
+
+int mq_reconcile_ack_wait(struct mq_conn *c, const char *stream, const char *consumer,
+                          int64_t want_ms, struct mq_ack_wait_report *r, struct meme_err *err)
+{
+    jsConsumerInfo *ci = NULL, *updated = NULL;
+    jsErrCode jerr = 0;
+    int rc = 0;
+    memset(r, 0, sizeof(*r));
+    natsStatus s = js_GetConsumerInfo(&ci, c->js, stream, consumer, NULL, &jerr);
+    if (s != NATS_OK)
+        return meme_err_set(err, s == NATS_NOT_FOUND ? MEME_E_NOT_FOUND : MEME_E_NATS,
+                            "cannot read consumer \"%s\": %s", consumer, nats_GetLastError(NULL));
+    r->found_ms = ci->Config->AckWait / 1000000;
+    r->ack_wait_ms = r->found_ms;
+    r->owned = consumer_is_ours(ci->Config);
+    r->ack_pending = ci->NumAckPending;
+    /* Safe only when no job is in any worker's hands: a worker that started
+     * with the old wait times its in-progress acks by it. */
+    if (r->found_ms == want_ms || !r->owned || r->ack_pending > 0)
+        goto out;
+    jsConsumerConfig cfg = *ci->Config;
+    cfg.AckWait = want_ms * 1000000LL;
+    cfg.Description = MQ_CONSUMER_DESCRIPTION;
+    s = js_UpdateConsumer(&updated, c->js, stream, &cfg, NULL, &jerr);
+    if (s != NATS_OK) {
+        rc = meme_err_set(err, MEME_E_NATS, "cannot update the ack wait of consumer \"%s\": %s",
+                          consumer, nats_GetLastError(NULL));
+        goto out;
+    }
+    r->updated = true;
+    r->ack_wait_ms = updated->Config->AckWait / 1000000;
+out:
+    jsConsumerInfo_Destroy(updated);
+    jsConsumerInfo_Destroy(ci);
     return rc;
 }

@@ -54,9 +54,27 @@ const char *mq_url_redacted(const char *url, char *out, size_t outsz);
  * meme.request and meme.request.>) or checks an existing one, adding a missing
  * subject. Returns 0 or a negative code with a message a person can act on. */
 int mq_ensure_stream(struct mq_conn *c, const char *stream, struct meme_err *err);
-/* Creates the durable pull consumer (explicit ack) or checks an existing one. */
+/* Creates the durable pull consumer (explicit ack, ack_wait_ms or 0 for
+ * PROTO_ACK_WAIT_MS, described as MQ_CONSUMER_DESCRIPTION) or checks an
+ * existing one. */
 int mq_ensure_consumer(struct mq_conn *c, const char *stream, const char *consumer,
                        int64_t ack_wait_ms, struct meme_err *err);
+
+#define MQ_CONSUMER_DESCRIPTION "meme-worker protocol v1"
+
+/* What mq_reconcile_ack_wait() found and did. */
+struct mq_ack_wait_report {
+    int64_t found_ms;    /* the consumer's ack wait as found */
+    int64_t ack_wait_ms; /* the one in force now */
+    bool owned;          /* made by this project (not the original design's, nor an operator's) */
+    bool updated;
+    int64_t ack_pending; /* jobs in workers' hands when it looked */
+};
+/* Brings an existing consumer's ack wait to want_ms when this project made
+ * it and no job is in a worker's hands (a worker times its in-progress acks
+ * by the wait it started with); otherwise reports what it found. */
+int mq_reconcile_ack_wait(struct mq_conn *c, const char *stream, const char *consumer,
+                          int64_t want_ms, struct mq_ack_wait_report *r, struct meme_err *err);
 
 /* Queues req: its protocol v1 JSON through JetStream on meme.request, with
  * Nats-Msg-Id set to req->id so a retried publish is stored once. Returns 0;

@@ -192,6 +192,8 @@ static int parse_fields(json_t *root, struct proto_request *req, struct meme_err
         req->prompt = xstrdup("");
     if ((rc = get_bool(root, "fast_mode", "fastMode", &req->fast_mode, NULL, err)) < 0)
         return rc;
+    if ((rc = get_bool(root, "progress", NULL, &req->progress, NULL, err)) < 0)
+        return rc;
     if ((rc = get_bool(root, "small_image", "smallImage", &small, &small_present, err)) < 0)
         return rc;
     if ((rc = get_name(root, "template", req->template_name, sizeof(req->template_name), err)) < 0)
@@ -316,6 +318,8 @@ char *proto_request_json(const struct proto_request *req)
         json_object_set_new(o, "seed", json_integer((json_int_t)req->seed));
     if (req->reply)
         json_object_set_new(o, "reply", json_string(req->reply));
+    if (req->reply && req->progress)
+        json_object_set_new(o, "progress", json_true());
     json_object_set_new(o, "v", json_integer(PROTO_VERSION));
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
@@ -434,4 +438,114 @@ void proto_result_key(const char *id, char *out, size_t out_len)
     }
     if (out_len)
         out[o < out_len ? o : out_len - 1] = '\0';
+}
+
+static const char *const progress_states[] = {"queued", "working", "retrying"};
+
+const char *proto_progress_state_name(enum proto_progress_state s)
+{
+    return (unsigned)s < 3 ? progress_states[s] : "working";
+}
+
+char *proto_progress_json(const struct proto_progress *p)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(p->id));
+    json_object_set_new(o, "state", json_string(proto_progress_state_name(p->state)));
+    json_object_set_new(o, "worker", json_string(p->worker));
+    json_object_set_new(o, "attempt", json_integer(p->attempt));
+    json_object_set_new(o, "max_attempts", json_integer(p->max_attempts));
+    if (p->engine_try)
+        json_object_set_new(o, "engine_try", json_integer(p->engine_try));
+    if (p->code)
+        json_object_set_new(o, "code", json_string(meme_code_name(p->code)));
+    if (p->message[0])
+        json_object_set_new(o, "message", json_string(p->message));
+    json_object_set_new(o, "elapsed_ms", json_integer((json_int_t)p->elapsed_ms));
+    if (p->state == PROTO_PROGRESS_RETRYING)
+        json_object_set_new(o, "retry_in_ms", json_integer((json_int_t)p->retry_in_ms));
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!s) {
+        fputs("out of memory\n", stderr);
+        abort();
+    }
+    return s;
+}
+
+static void copy_str(json_t *o, const char *key, char *out, size_t outsz)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    snprintf(out, outsz, "%s", v ? v : "");
+}
+
+int proto_progress_parse(const char *json, size_t len, struct proto_progress *p)
+{
+    memset(p, 0, sizeof(*p));
+    json_error_t je;
+    json_t *o = len <= PROTO_REQUEST_MAX ? json_loadb(json, len, 0, &je) : NULL;
+    const char *state = json_string_value(json_object_get(o, "state"));
+    int rc = MEME_E_BAD_JSON;
+    for (int i = 0; state && i < 3; i++)
+        if (strcmp(state, progress_states[i]) == 0) {
+            p->state = (enum proto_progress_state)i;
+            rc = 0;
+        }
+    if (rc == 0) {
+        copy_str(o, "id", p->id, sizeof(p->id));
+        copy_str(o, "worker", p->worker, sizeof(p->worker));
+        copy_str(o, "message", p->message, sizeof(p->message));
+        p->attempt = (int)json_integer_value(json_object_get(o, "attempt"));
+        p->max_attempts = (int)json_integer_value(json_object_get(o, "max_attempts"));
+        p->engine_try = (int)json_integer_value(json_object_get(o, "engine_try"));
+        p->elapsed_ms = (int64_t)json_integer_value(json_object_get(o, "elapsed_ms"));
+        p->retry_in_ms = (int64_t)json_integer_value(json_object_get(o, "retry_in_ms"));
+        const char *code = json_string_value(json_object_get(o, "code"));
+        p->code = code ? meme_code_from_name(code) : 0;
+    }
+    json_decref(o);
+    return rc;
+}
+
+/* Appends s to out (at most outsz with the NUL) with control characters as spaces. */
+static void append_clean(char *out, size_t outsz, const char *s)
+{
+    size_t n = strlen(out);
+    for (; *s && n + 1 < outsz; s++)
+        out[n++] = (unsigned char)*s < 0x20 || *s == 0x7f ? ' ' : *s;
+    out[n] = '\0';
+}
+
+void proto_progress_text(const struct proto_progress *p, char *out, size_t outsz)
+{
+    char part[160];
+    if (!outsz)
+        return;
+    out[0] = '\0';
+    append_clean(out, outsz, proto_progress_state_name(p->state));
+    if (p->worker[0]) {
+        append_clean(out, outsz, p->state == PROTO_PROGRESS_QUEUED ? " (left " : " on ");
+        append_clean(out, outsz, p->worker);
+        if (p->state == PROTO_PROGRESS_QUEUED)
+            append_clean(out, outsz, ")");
+    }
+    if (p->message[0]) {
+        append_clean(out, outsz, ": ");
+        append_clean(out, outsz, p->message);
+    }
+    if (p->state == PROTO_PROGRESS_RETRYING && p->engine_try > 0)
+        snprintf(part, sizeof(part), " (try %d of attempt %d", p->engine_try + 1, p->attempt);
+    else if (p->max_attempts > 0 && (p->attempt > 1 || p->state == PROTO_PROGRESS_RETRYING))
+        snprintf(part, sizeof(part), " (attempt %d of %d",
+                 p->attempt + (p->state == PROTO_PROGRESS_RETRYING), p->max_attempts);
+    else
+        part[0] = '\0';
+    append_clean(out, outsz, part);
+    if (part[0]) {
+        if (p->state == PROTO_PROGRESS_RETRYING)
+            snprintf(part, sizeof(part), ", next in %.1f s)", (double)p->retry_in_ms / 1000.0);
+        else
+            snprintf(part, sizeof(part), ")");
+        append_clean(out, outsz, part);
+    }
 }

@@ -39,6 +39,16 @@
 #define PROTO_SIZE_DEFAULT 512
 #define PROTO_SIZE_LARGE   1024
 
+/* Delivery (docs/protocol.md, "Delivery"): the consumer's ack wait, how
+ * often a worker tells JetStream that a job is still its own, deliveries in
+ * all, and how long one request may take, retries and redeliveries
+ * included, counted from when JetStream stored it. */
+#define PROTO_ACK_WAIT_MS      5000
+#define PROTO_KEEPALIVE_MS     1000
+#define PROTO_MAX_DELIVER      5
+#define PROTO_DEADLINE_MS      120000
+#define PROTO_DEADLINE_FAST_MS 30000
+
 /* Header names of a private reply (values are ASCII). */
 #define PROTO_H_MSG_ID       "Nats-Msg-Id"
 #define PROTO_H_VERSION      "Meme-Protocol"
@@ -54,6 +64,10 @@
 #define PROTO_H_QUEUE_MS     "Meme-Queue-Ms"
 #define PROTO_H_GEN_MS       "Meme-Gen-Ms"
 #define PROTO_H_ERROR_CODE   "Meme-Error-Code"
+/* A progress message (Meme-Status: progress) says which of these the request
+ * is in; its body is proto_progress_json(). */
+#define PROTO_H_PROGRESS "Meme-Progress" /* "queued", "working" or "retrying" */
+#define PROTO_H_ATTEMPT  "Meme-Attempt"  /* JetStream delivery count, from 1 */
 
 struct proto_request {
     char id[PROTO_ID_MAX + 1];
@@ -68,7 +82,8 @@ struct proto_request {
     enum image_format format;
     bool has_seed;
     uint64_t seed;
-    char *reply; /* owned; NULL = answer on meme.response (original design) */
+    char *reply;   /* owned; NULL = answer on meme.response (original design) */
+    bool progress; /* send progress messages on reply before the answer */
 };
 
 /*
@@ -104,6 +119,36 @@ char *proto_error_json(const char *id, int code, const char *message, int64_t ti
 void proto_result_key(const char *id, char *out, size_t out_len);
 
 int proto_error_parse(const char *json, size_t len, int *code, char **message);
+
+/* What a worker says about a request before its answer (a progress message
+ * on the private reply subject; docs/protocol.md, "Progress"). */
+enum proto_progress_state {
+    PROTO_PROGRESS_QUEUED,
+    PROTO_PROGRESS_WORKING,
+    PROTO_PROGRESS_RETRYING
+};
+
+struct proto_progress {
+    char id[PROTO_ID_MAX + 1];
+    enum proto_progress_state state;
+    char worker[128];
+    int attempt;      /* JetStream delivery, from 1 */
+    int max_attempts; /* deliveries allowed in all */
+    int engine_try;   /* the engine's own try within this delivery; 0 when none */
+    int code;         /* retrying: the error that caused it; else 0 */
+    char message[256];
+    int64_t elapsed_ms;  /* since JetStream stored the request */
+    int64_t retry_in_ms; /* retrying: the wait before the next try */
+};
+
+const char *proto_progress_state_name(enum proto_progress_state s);
+/* The progress as JSON (new string). */
+char *proto_progress_json(const struct proto_progress *p);
+/* Parses a progress body; 0 or MEME_E_BAD_JSON. Unknown states are refused. */
+int proto_progress_parse(const char *json, size_t len, struct proto_progress *p);
+/* One line a person reads ("retrying: HTTP 503 … (attempt 2 of 5, next in 1.0 s)"),
+ * without control characters. */
+void proto_progress_text(const struct proto_progress *p, char *out, size_t outsz);
 
 /* Base64 (RFC 4648, padded). Encode returns a new string; decode returns 0 or
  * a negative code and a new buffer in *out. */

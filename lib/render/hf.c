@@ -61,6 +61,8 @@ struct hf_client *hf_client_new(const struct hf_opts *opts, struct meme_err *err
         c->opts.max_wait_ms = 30000;
     if (c->opts.backoff_ms <= 0)
         c->opts.backoff_ms = 500;
+    if (c->opts.unreachable_ms <= 0)
+        c->opts.unreachable_ms = 3000;
     size_t n = strlen(base);
     while (n > 0 && base[n - 1] == '/')
         n--;
@@ -99,6 +101,7 @@ struct xfer {
     bool cancelled;
     double next_progress;
     long retry_after_s; /* from the Retry-After header, -1 when absent */
+    char location[128]; /* from a Location header, cut short */
 };
 
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
@@ -125,6 +128,16 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
         /* Seconds only; an HTTP date counts as absent (a default wait applies). */
         if (end != v && s >= 0)
             x->retry_after_s = s;
+    } else if (len > 9 && strncasecmp(p, "Location:", 9) == 0) {
+        size_t left = len - 9, o = 0;
+        const char *v = p + 9;
+        while (left && (*v == ' ' || *v == '\t'))
+            v++, left--;
+        /* Printable ASCII only, cut short: it goes into a message. */
+        for (; left && o + 1 < sizeof(x->location); v++, left--)
+            if (*v > 0x20 && *v < 0x7f)
+                x->location[o++] = *v;
+        x->location[o] = '\0';
     }
     return len;
 }
@@ -231,7 +244,11 @@ int hf_generate(struct hf_client *c, const struct hf_request *req, hf_progress_f
     struct curl_slist *headers = NULL;
     char *url = xasprintf("%s/models/%s", c->base_url, req->model);
     char *body = request_json(req);
-    double deadline = clock_now_ms() + c->opts.deadline_ms;
+    int budget = c->opts.deadline_ms;
+    if (req->deadline_ms > 0 && req->deadline_ms < budget)
+        budget = req->deadline_ms;
+    double deadline = clock_now_ms() + budget;
+    double unreachable_until = 0; /* set at the first failed connection */
     int backoff = c->opts.backoff_ms;
     int rc = 0;
     char last[256] = "no attempt was made";
@@ -294,13 +311,37 @@ int hf_generate(struct hf_client *c, const struct hf_request *req, hf_progress_f
             last_code = MEME_E_TIMEOUT;
             wait = backoff;
             backoff *= 2;
-        } else if (cc != CURLE_OK) {
+        } else if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
+                   cc == CURLE_COULDNT_RESOLVE_PROXY) {
+            /* Nothing answers at that address: worth a few quick tries (a
+             * restart, a DNS blip), not the whole deadline. */
             snprintf(last, sizeof(last), "%s", curl_easy_strerror(cc));
-            last_code = cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST
-                            ? MEME_E_UNREACHABLE
-                            : MEME_E_RENDER;
+            last_code = MEME_E_UNREACHABLE;
+            if (!unreachable_until)
+                unreachable_until = clock_now_ms() + c->opts.unreachable_ms;
             wait = backoff;
             backoff *= 2;
+            if (clock_now_ms() + wait >= unreachable_until) {
+                rc = meme_err_set(err, MEME_E_UNREACHABLE,
+                                  "cannot reach Hugging Face at %s: %s (%d attempt(s) in %.1f s)",
+                                  c->base_url, last, st.attempts,
+                                  (budget - (deadline - clock_now_ms())) / 1000.0);
+                buf_release(&x.body);
+                goto out;
+            }
+        } else if (cc != CURLE_OK) {
+            snprintf(last, sizeof(last), "%s", curl_easy_strerror(cc));
+            last_code = MEME_E_RENDER;
+            wait = backoff;
+            backoff *= 2;
+        } else if (status >= 300 && status < 400) {
+            /* Not followed: a redirect could take the bearer token to another host. */
+            rc = meme_err_set(err, MEME_E_REFUSED,
+                              "Hugging Face model \"%s\" answered HTTP %ld, a redirect%s%s, which "
+                              "is not followed (check HF_API_URL)",
+                              req->model, status, x.location[0] ? " to " : "", x.location);
+            buf_release(&x.body);
+            goto out;
         } else if (status == 200) {
             if (image_sniff(x.body.data, x.body.len) >= 0) {
                 *len = x.body.len;
@@ -324,7 +365,7 @@ int hf_generate(struct hf_client *c, const struct hf_request *req, hf_progress_f
                 if (est <= 0)
                     backoff *= 2;
                 last_code = MEME_E_RENDER;
-            } else if (status == 429) {
+            } else if (status == 429 || status == 408) {
                 wait = x.retry_after_s >= 0 ? (int)x.retry_after_s * 1000 : backoff;
                 if (x.retry_after_s < 0)
                     backoff *= 2;
@@ -339,11 +380,21 @@ int hf_generate(struct hf_client *c, const struct hf_request *req, hf_progress_f
                                   last);
                 buf_release(&x.body);
                 goto out;
-            } else {
-                /* 401, 403, 404 and the rest: retrying now would not help. */
+            } else if (status >= 400 && status < 500) {
+                /* 401, 403, 404 and the rest: trying again cannot help. */
                 rc = meme_err_set(
-                    err, MEME_E_RENDER, "Hugging Face model \"%s\" failed: %s%s", req->model, last,
-                    status == 401 || status == 403 ? " (check the token in HF_API_TOKEN)" : "");
+                    err, MEME_E_REFUSED, "Hugging Face model \"%s\" refused the request: %s%s",
+                    req->model, last,
+                    status == 401 || status == 403 ? " (check the token in HF_API_TOKEN)"
+                    : status == 404                ? " (check the model name and HF_API_URL)"
+                                                   : "");
+                buf_release(&x.body);
+                goto out;
+            } else {
+                /* 1xx or 2xx other than 200: not the API this client speaks. */
+                rc = meme_err_set(err, MEME_E_REFUSED,
+                                  "Hugging Face model \"%s\" answered %s, not an image", req->model,
+                                  last);
                 buf_release(&x.body);
                 goto out;
             }
@@ -356,6 +407,14 @@ int hf_generate(struct hf_client *c, const struct hf_request *req, hf_progress_f
         left = deadline - clock_now_ms();
         if (st.attempts >= c->opts.max_attempts || wait >= left)
             break;
+        if (req->on_retry) {
+            struct hf_retry r = {.attempt = st.attempts,
+                                 .max_attempts = c->opts.max_attempts,
+                                 .wait_ms = wait,
+                                 .code = last_code,
+                                 .reason = last};
+            req->on_retry(arg, &r);
+        }
         double w0 = clock_now_ms();
         bool go_on = wait_ms(wait, progress, arg);
         st.waited_ms += (int)(clock_now_ms() - w0);
@@ -370,7 +429,7 @@ int hf_generate(struct hf_client *c, const struct hf_request *req, hf_progress_f
         err,
         last_code == MEME_E_TIMEOUT || clock_now_ms() >= deadline - 50 ? MEME_E_TIMEOUT : last_code,
         "Hugging Face model \"%s\" gave no image after %d attempt(s) in %.1f s: %s", req->model,
-        st.attempts, (c->opts.deadline_ms - (deadline - clock_now_ms())) / 1000.0, last);
+        st.attempts, (budget - (deadline - clock_now_ms())) / 1000.0, last);
 out:
     curl_slist_free_all(headers);
     free(url);

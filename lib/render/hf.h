@@ -3,8 +3,12 @@
  * {"inputs": prompt, "parameters": {...}} to BASE/models/MODEL with a bearer
  * token, get image bytes back. Handles the API's ways of saying "later":
  * 503 while a model loads (waits the "estimated_time" it gives), 429 (waits
- * Retry-After), other 5xx and timeouts (backs off), and bodies that are not
- * images, with bounded attempts inside one overall deadline.
+ * Retry-After), 408, other 5xx and timeouts (backs off), and bodies that are
+ * not images, with bounded attempts inside one overall deadline. What cannot
+ * succeed by trying again ends at once: other 4xx, and redirects (never
+ * followed: they could carry the token elsewhere). No connection (refused,
+ * or a name that does not resolve) is tried again only within a short
+ * budget of its own.
  *
  * Only meme-worker links this (libcurl costs memectl 7.7 ms at start-up).
  * A client is one reusable connection: not thread-safe, one per thread.
@@ -33,7 +37,18 @@ struct hf_opts {
     int max_attempts;     /* 0 = 6 */
     int max_wait_ms;      /* longest single wait asked by the server; 0 = 30000 */
     int backoff_ms;       /* first back-off after a 5xx or timeout; 0 = 500 */
+    int unreachable_ms;   /* how long "no connection" is tried again; 0 = 3000 */
 };
+
+/* A try failed and another follows after wait_ms. */
+struct hf_retry {
+    int attempt;      /* the try that failed, from 1 */
+    int max_attempts; /* tries allowed */
+    int wait_ms;
+    int code;           /* what it would have failed with: MEME_E_RENDER, _TIMEOUT, ... */
+    const char *reason; /* "HTTP 503: Model ... is currently loading"; no secrets */
+};
+typedef void (*hf_retry_fn)(void *arg, const struct hf_retry *r);
 
 struct hf_request {
     const char *model;
@@ -41,6 +56,8 @@ struct hf_request {
     int width, height; /* 0 = let the model choose */
     bool has_seed;
     uint64_t seed;
+    int deadline_ms;      /* this request's deadline when shorter than the client's; 0 = none */
+    hf_retry_fn on_retry; /* told before each wait between tries (may be NULL); gets arg */
 };
 
 /* Called about every 100 ms while a request or a wait is under way; return
@@ -65,9 +82,11 @@ struct hf_stats {
  * Asks for one image. On success *out holds the bytes (the caller's, free())
  * and they start with a PNG or JPEG signature; decoding them is the
  * caller's business (image_decode). Codes: MEME_E_TIMEOUT (deadline passed),
- * MEME_E_UNREACHABLE (no connection), MEME_E_RENDER (the API kept failing or
- * sent something that is not an image; transient), MEME_E_BAD_REQUEST (the
- * API refused the input: 400/422), MEME_E_SHUTTING_DOWN (progress said stop).
+ * MEME_E_UNREACHABLE (no connection within the unreachable budget),
+ * MEME_E_RENDER (the API kept failing or sent something that is not an
+ * image; transient), MEME_E_BAD_REQUEST (the API refused the input:
+ * 400/422), MEME_E_REFUSED (any other 4xx but 408 and 429, or a redirect:
+ * after one call), MEME_E_SHUTTING_DOWN (progress said stop).
  * stats may be NULL.
  */
 int hf_generate(struct hf_client *c, const struct hf_request *req, hf_progress_fn progress,

@@ -53,8 +53,11 @@ static void test_no_wait_then_get(void **state)
 {
     struct buf out = BUF_INIT, err = BUF_INIT;
     char id[128], id_bad[128];
-    /* The stream exists, no worker runs: the client queues and leaves. */
-    assert_int_equal(wt_provision(nats.url, 60000), 0);
+    /* The stream exists (a worker made it and stopped), no worker runs: the
+     * client queues and leaves. */
+    pid_t w0 = wt_worker(nats.url, scratch, "res-w0", 1, NULL, NULL);
+    assert_true(w0 > 0);
+    assert_int_equal(wt_term(w0, 20000), 0);
     assert_int_equal(memectl(&out, &err, "gen", "--no-wait", "made | while you were away", NULL),
                      0);
     first_line(&out, id, sizeof(id));

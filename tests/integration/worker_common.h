@@ -1,9 +1,10 @@
 /*
- * Helpers for the meme-worker integration tests: workers with extra flags,
- * a stream and consumer provisioned with a short ack wait (so a killed
- * worker's jobs come back in seconds, not a minute), a batch of requests
- * published through JetStream, and a tally of the private replies each
- * request got. Header-only, like common.h.
+ * Helpers for the meme-worker integration tests: workers with extra flags
+ * (the first one makes the stream and consumer with the protocol's
+ * defaults, as in production), a batch of requests published through
+ * JetStream, and a tally of the private replies each request got (progress
+ * messages counted apart: they are never an answer). Header-only, like
+ * common.h.
  */
 #ifndef MEME_TEST_WORKER_COMMON_H
 #define MEME_TEST_WORKER_COMMON_H
@@ -31,23 +32,6 @@ static inline void wt_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
-}
-
-/* Creates the stream and the consumer with an ack wait of ack_wait_ms. */
-static inline int wt_provision(const char *url, int64_t ack_wait_ms)
-{
-    struct mq_conn mq;
-    struct mq_connect_opts co = {.url = url, .name = "test"};
-    struct meme_err err = {0};
-    int rc = mq_connect(&mq, &co, &err);
-    if (rc == 0)
-        rc = mq_ensure_stream(&mq, PROTO_STREAM, &err);
-    if (rc == 0)
-        rc = mq_ensure_consumer(&mq, PROTO_STREAM, PROTO_CONSUMER, ack_wait_ms, &err);
-    if (rc < 0)
-        fprintf(stderr, "provision: %s\n", err.msg);
-    mq_close(&mq);
-    return rc;
 }
 
 /* Starts meme-worker with id and extra arguments (NULL-terminated list),
@@ -92,7 +76,9 @@ struct tally {
     char prefix[64];
     int ok[TALLY_MAX];
     int errors[TALLY_MAX];
-    int hits[TALLY_MAX]; /* replies with Meme-Cache: hit */
+    int hits[TALLY_MAX];     /* replies with Meme-Cache: hit */
+    int progress[TALLY_MAX]; /* progress messages (Meme-Status: progress) */
+    int attempt[TALLY_MAX];  /* Meme-Attempt of the first answer */
     char codes[TALLY_MAX][32];
     int total;
 };
@@ -103,12 +89,17 @@ static inline void tally_on_msg(natsConnection *nc, natsSubscription *sub, natsM
     const char *subj = natsMsg_GetSubject(m);
     const char *dot = strrchr(subj, '.');
     int i = dot ? atoi(dot + 1) : -1;
-    const char *status = NULL, *code = NULL, *cache = NULL;
+    const char *status = NULL, *code = NULL, *cache = NULL, *attempt = NULL;
     natsMsgHeader_Get(m, PROTO_H_STATUS, &status);
+    natsMsgHeader_Get(m, PROTO_H_ATTEMPT, &attempt);
     natsMsgHeader_Get(m, PROTO_H_CACHE, &cache);
     natsMsgHeader_Get(m, PROTO_H_ERROR_CODE, &code);
     pthread_mutex_lock(&t->lock);
-    if (i >= 0 && i < TALLY_MAX) {
+    if (i >= 0 && i < TALLY_MAX && status && strcmp(status, "progress") == 0) {
+        t->progress[i]++;
+    } else if (i >= 0 && i < TALLY_MAX) {
+        if (t->ok[i] + t->errors[i] == 0)
+            t->attempt[i] = attempt ? atoi(attempt) : 0;
         if (status && strcmp(status, "ok") == 0 &&
             image_sniff((const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m)) >=
                 0) {

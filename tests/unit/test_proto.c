@@ -303,9 +303,10 @@ static void test_doc_matches_code(void **state)
     snprintf(lim, sizeof(lim), "%d bytes", PROTO_REQUEST_MAX);
     assert_non_null(strstr(doc, lim));
     const char *headers[] = {
-        PROTO_H_VERSION,  PROTO_H_STATUS, PROTO_H_ID,         PROTO_H_CONTENT_TYPE, PROTO_H_WIDTH,
-        PROTO_H_HEIGHT,   PROTO_H_ENGINE, PROTO_H_TEMPLATE,   PROTO_H_CACHE,        PROTO_H_WORKER,
-        PROTO_H_QUEUE_MS, PROTO_H_GEN_MS, PROTO_H_ERROR_CODE, PROTO_H_MSG_ID};
+        PROTO_H_VERSION,    PROTO_H_STATUS, PROTO_H_ID,       PROTO_H_CONTENT_TYPE,
+        PROTO_H_WIDTH,      PROTO_H_HEIGHT, PROTO_H_ENGINE,   PROTO_H_TEMPLATE,
+        PROTO_H_CACHE,      PROTO_H_WORKER, PROTO_H_QUEUE_MS, PROTO_H_GEN_MS,
+        PROTO_H_ERROR_CODE, PROTO_H_MSG_ID, PROTO_H_PROGRESS, PROTO_H_ATTEMPT};
     for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
         char want[64];
         snprintf(want, sizeof(want), "`%s`", headers[i]);
@@ -316,6 +317,60 @@ static void test_doc_matches_code(void **state)
     snprintf(ver, sizeof(ver), "Version %d", PROTO_VERSION);
     assert_non_null(strstr(doc, ver));
     free(doc);
+}
+
+/* Progress: asked for with "progress", sent as JSON, read back, and shown
+ * as one line without control characters. */
+static void test_progress(void **state)
+{
+    struct proto_request req;
+    const char *j = "{\"prompt\":\"x\",\"reply\":\"_INBOX.a\",\"progress\":true}";
+    assert_int_equal(proto_request_parse(j, strlen(j), &req, NULL), 0);
+    assert_true(req.progress);
+    char *out = proto_request_json(&req);
+    assert_non_null(strstr(out, "\"progress\":true"));
+    free(out);
+    proto_request_release(&req);
+    j = "{\"prompt\":\"x\",\"progress\":\"yes\"}";
+    assert_int_equal(proto_request_parse(j, strlen(j), &req, NULL), MEME_E_BAD_REQUEST);
+    proto_request_release(&req);
+    j = "{\"prompt\":\"x\"}";
+    assert_int_equal(proto_request_parse(j, strlen(j), &req, NULL), 0);
+    assert_false(req.progress);
+    out = proto_request_json(&req);
+    assert_null(strstr(out, "progress"));
+    free(out);
+    proto_request_release(&req);
+
+    struct proto_progress p = {.state = PROTO_PROGRESS_RETRYING,
+                               .attempt = 1,
+                               .max_attempts = 5,
+                               .engine_try = 2,
+                               .code = MEME_E_UNREACHABLE,
+                               .elapsed_ms = 1520,
+                               .retry_in_ms = 1000};
+    snprintf(p.id, sizeof(p.id), "abc");
+    snprintf(p.worker, sizeof(p.worker), "local-1");
+    snprintf(p.message, sizeof(p.message), "no \033[31mconnection\r\n");
+    char *json = proto_progress_json(&p);
+    struct proto_progress q;
+    assert_int_equal(proto_progress_parse(json, strlen(json), &q), 0);
+    free(json);
+    assert_int_equal(q.state, PROTO_PROGRESS_RETRYING);
+    assert_string_equal(q.id, "abc");
+    assert_string_equal(q.worker, "local-1");
+    assert_int_equal(q.engine_try, 2);
+    assert_int_equal(q.code, MEME_E_UNREACHABLE);
+    assert_int_equal(q.retry_in_ms, 1000);
+    char text[256];
+    proto_progress_text(&q, text, sizeof(text));
+    for (const char *c = text; *c; c++)
+        assert_true((unsigned char)*c >= 0x20 && *c != 0x7f);
+    assert_non_null(strstr(text, "retrying on local-1"));
+    assert_non_null(strstr(text, "try 3 of attempt 1, next in 1.0 s"));
+    const char *bad = "{\"state\":\"exploding\"}";
+    assert_int_equal(proto_progress_parse(bad, strlen(bad), &q), MEME_E_BAD_JSON);
+    assert_int_equal(proto_progress_parse("[", 1, &q), MEME_E_BAD_JSON);
 }
 
 int main(void)
@@ -332,6 +387,7 @@ int main(void)
         cmocka_unit_test(test_legacy_and_error_json),
         cmocka_unit_test(test_base64_lengths),
         cmocka_unit_test(test_doc_matches_code),
+        cmocka_unit_test(test_progress),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
