@@ -34,6 +34,7 @@ enum gw_route {
     GW_ROUTE_PAGE,
     GW_ROUTE_MEMES,
     GW_ROUTE_MEME_BY_ID,
+    GW_ROUTE_MEME_STATUS,
     GW_ROUTE_HEALTHZ,
     GW_ROUTE_READYZ,
     GW_ROUTE_METRICS,
@@ -51,7 +52,8 @@ struct gateway {
     atomic_bool aborting; /* drain time is over: give up waiting on replies */
     atomic_int in_flight;
     pthread_mutex_t kv_lock;
-    kvStore *kv; /* the results bucket once bound (under kv_lock) */
+    kvStore *kv;                  /* the results bucket once bound (under kv_lock) */
+    struct gw_progress *progress; /* what workers said about the POSTs waiting */
     int64_t started_s;
 };
 
@@ -69,6 +71,19 @@ void gateway_metrics_free(void);
 void gateway_metrics_observe(enum gw_route route, int status, double seconds);
 void gateway_metrics_render(struct gateway *gw, struct buf *out);
 const char *gateway_route_name(enum gw_route route);
+
+/* Progress of the memes being waited for (gateway_progress.c): begin when
+ * a POST publishes, update with each message on its inbox (true when it was
+ * a progress message, not the answer), end when the POST returns. json:
+ * {"id","state","message","waiting_ms",...} into out, false when id is not
+ * waited for here. */
+struct gw_progress;
+struct gw_progress *gateway_progress_new(void);
+void gateway_progress_free(struct gw_progress *p);
+void gateway_progress_begin(struct gw_progress *p, const char *id);
+void gateway_progress_end(struct gw_progress *p, const char *id);
+bool gateway_progress_update(struct gw_progress *p, const char *id, natsMsg *m);
+bool gateway_progress_json(struct gw_progress *p, const char *id, struct buf *out);
 
 /* The web page served on GET / (gateway_page.c). */
 extern const char gateway_page_html[];

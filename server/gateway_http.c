@@ -5,6 +5,7 @@
  *
  *   POST /api/v1/memes        request JSON -> the image (200), or a JSON error
  *   GET  /api/v1/memes/{id}   a finished meme from the results bucket
+ *   GET  /api/v1/memes/{id}/status  why a meme is not there yet (progress)
  *   GET  /                    the web page
  *   GET  /healthz /readyz /api/health /metrics
  *
@@ -26,6 +27,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <jansson.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -258,6 +260,8 @@ static enum MHD_Result post_meme(struct MHD_Connection *conn, struct gateway *gw
     }
     free(req.reply);
     req.reply = xstrdup(inbox);
+    req.progress = true;
+    gateway_progress_begin(gw->progress, req.id);
     int prc = mq_publish_request(mq, &req, 5000, &err);
     if (prc == MQ_DUPLICATE) {
         r = respond_error(conn, st, 409, req.id, MEME_E_BAD_REQUEST,
@@ -291,6 +295,11 @@ static enum MHD_Result post_meme(struct MHD_Connection *conn, struct gateway *gw
         if (wait_ms > GW_WAIT_SLICE)
             wait_ms = GW_WAIT_SLICE;
         natsStatus s = natsSubscription_NextMsg(&reply, sub, wait_ms);
+        if (s == NATS_OK && gateway_progress_update(gw->progress, req.id, reply)) {
+            natsMsg_Destroy(reply);
+            reply = NULL;
+            continue;
+        }
         if (s == NATS_OK)
             break;
         if (s != NATS_TIMEOUT) {
@@ -309,6 +318,7 @@ static enum MHD_Result post_meme(struct MHD_Connection *conn, struct gateway *gw
         r = respond_image(conn, st, (const uint8_t *)natsMsg_GetData(reply),
                           (size_t)natsMsg_GetDataLength(reply), req.id, reply, NULL);
 out:
+    gateway_progress_end(gw->progress, req.id);
     natsMsg_Destroy(reply);
     if (sub) {
         natsSubscription_Unsubscribe(sub);
@@ -368,6 +378,52 @@ static enum MHD_Result get_meme(struct MHD_Connection *conn, struct gateway *gw,
     return r;
 }
 
+/* GET /api/v1/memes/{id}/status: for a meme a POST here waits for, the
+ * latest progress (queued, working, retrying and why); for a finished one,
+ * done or failed from the results bucket; 404 otherwise. */
+static enum MHD_Result get_status(struct MHD_Connection *conn, struct gateway *gw,
+                                  struct gw_req *st, const char *id)
+{
+    struct buf b = BUF_INIT;
+    if (!proto_id_valid(id))
+        return respond_error(conn, st, 400, NULL, MEME_E_BAD_REQUEST,
+                             "a meme id is 1 to %d of A-Z a-z 0-9 . _ : -", PROTO_ID_MAX);
+    if (!gateway_progress_json(gw->progress, id, &b)) {
+        struct mq_conn *mq = connected(gw);
+        if (!mq)
+            return respond_unreachable(conn, gw, st, id);
+        struct meme_err err = {0};
+        struct results_meta meta;
+        kvStore *kv = results_bucket(gw, mq, &err);
+        int rc = kv ? results_get_meta(kv, id, &meta, &err) : err.code;
+        if (rc == MEME_E_NOT_FOUND)
+            return respond_error(conn, st, 404, id, MEME_E_NOT_FOUND,
+                                 "no meme with id \"%s\" is waited for here or kept", id);
+        if (rc < 0)
+            return respond_error(conn, st, 503, id, rc, "cannot read the results bucket: %s",
+                                 err.msg);
+        json_t *o = json_object();
+        json_object_set_new(o, "id", json_string(id));
+        json_object_set_new(o, "state", json_string(meta.ok ? "done" : "failed"));
+        if (!meta.ok) {
+            char *safe = term_sanitize_dup(meta.message);
+            json_object_set_new(o, "code", json_string(meta.code));
+            json_object_set_new(o, "message", json_string(safe));
+            free(safe);
+        }
+        char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+        json_decref(o);
+        buf_puts(&b, s);
+        buf_putc(&b, '\n');
+        free(s);
+    }
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    return respond(conn, st, 200, resp);
+}
+
 static enum MHD_Result get_metrics(struct MHD_Connection *conn, struct gateway *gw,
                                    struct gw_req *st)
 {
@@ -409,8 +465,11 @@ static enum gw_route route_of(const char *url)
         return GW_ROUTE_PAGE;
     if (strcmp(url, "/api/v1/memes") == 0)
         return GW_ROUTE_MEMES;
-    if (strncmp(url, "/api/v1/memes/", 14) == 0)
-        return GW_ROUTE_MEME_BY_ID;
+    if (strncmp(url, "/api/v1/memes/", 14) == 0) {
+        size_t n = strlen(url);
+        return n > 21 && strcmp(url + n - 7, "/status") == 0 ? GW_ROUTE_MEME_STATUS
+                                                             : GW_ROUTE_MEME_BY_ID;
+    }
     if (strcmp(url, "/healthz") == 0)
         return GW_ROUTE_HEALTHZ;
     if (strcmp(url, "/readyz") == 0)
@@ -482,6 +541,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!get)
             return method_not_allowed(conn, st, "GET, HEAD");
         return get_meme(conn, gw, st, url + 14);
+    case GW_ROUTE_MEME_STATUS: {
+        if (!get)
+            return method_not_allowed(conn, st, "GET, HEAD");
+        char id[PROTO_ID_MAX + 2];
+        size_t n = strlen(url + 14) - 7;
+        snprintf(id, sizeof(id), "%.*s", (int)(n < sizeof(id) - 1 ? n : sizeof(id) - 1), url + 14);
+        return get_status(conn, gw, st, id);
+    }
     case GW_ROUTE_PAGE: {
         if (!get)
             return method_not_allowed(conn, st, "GET, HEAD");

@@ -21,6 +21,7 @@ static const char *const route_names[GW_ROUTE_COUNT] = {
     [GW_ROUTE_PAGE] = "/",
     [GW_ROUTE_MEMES] = "/api/v1/memes",
     [GW_ROUTE_MEME_BY_ID] = "/api/v1/memes/{id}",
+    [GW_ROUTE_MEME_STATUS] = "/api/v1/memes/{id}/status",
     [GW_ROUTE_HEALTHZ] = "/healthz",
     [GW_ROUTE_READYZ] = "/readyz",
     [GW_ROUTE_METRICS] = "/metrics",

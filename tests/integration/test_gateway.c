@@ -3,7 +3,9 @@
  * over loopback HTTP with libcurl: every endpoint and every status code the
  * gateway documents (200, 400, 404, 405, 409, 413, 503, 504), the image
  * bytes decoded and checked, the results bucket read back by id, a bounded
- * concurrent load with no errors, and a SIGTERM that drains.
+ * concurrent load with no errors, requests in flight whose worker is killed
+ * (all answered, with their progress readable meanwhile), and a SIGTERM
+ * that drains.
  */
 #include "common.h"
 
@@ -658,6 +660,158 @@ static void test_deadline_504_then_nats_down_503(void **state)
     assert_int_equal(harness_kill(gw, 10000), 0);
 }
 
+struct killed_post {
+    char base[64];
+    int index;
+    long status;
+    double done_at; /* monotonic seconds */
+    int finished;   /* set (atomically) after done_at */
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *killed_post_thread(void *arg)
+{
+    struct killed_post *k = arg;
+    struct http_resp r;
+    char json[160];
+    snprintf(json, sizeof(json),
+             "{\"id\":\"gwkill-%d\",\"prompt\":\"in flight %d | its worker dies\",\"size\":1024}",
+             k->index, k->index);
+    char *u = url_of(k->base, "/api/v1/memes");
+    http("POST", u, json, strlen(json), false, &r);
+    k->status =
+        r.status == 200 && image_sniff(r.body.data, r.body.len) == IMAGE_PNG ? 200 : -r.status;
+    k->done_at = now_s();
+    __atomic_store_n(&k->finished, 1, __ATOMIC_RELEASE);
+    buf_release(&r.body);
+    free(u);
+    return NULL;
+}
+
+static int answered(struct killed_post *k, int n)
+{
+    int c = 0;
+    for (int i = 0; i < n; i++)
+        c += __atomic_load_n(&k[i].finished, __ATOMIC_ACQUIRE);
+    return c;
+}
+
+/* 20 POSTs in flight, their worker frozen then killed while it holds some:
+ * with the protocol's ack wait (the worker made the consumer), its jobs go
+ * to another worker in seconds and every POST gets its meme (20 x 200),
+ * within the gateway's default 60 s. Meanwhile /status tells why one waits. */
+static void test_worker_killed_under_posts(void **state)
+{
+    (void)state;
+    enum { N = 20 };
+    struct harness_server lone;
+    assert_int_equal(harness_nats_start(&lone), 0);
+    char *bin = harness_bin("meme-worker");
+    char *wlog = xasprintf("%s/kill-a.log", scratch);
+    char *wargv[] = {bin, "--nats", lone.url, "--id", "kill-a", "--concurrency", "2", "-v", NULL};
+    pid_t a = harness_spawn(wargv, NULL, wlog);
+    struct wait_consumer wc = {lone.url, 1};
+    assert_true(a > 0 && harness_wait_for(consumer_ready, &wc, 20000));
+    char b[64];
+    pid_t gw = start_gateway(lone.url, "kill", b, sizeof(b), "60", "5");
+    assert_true(gw > 0);
+    struct wait_http ready = {b, "/readyz", 200};
+    assert_true(harness_wait_for(http_is, &ready, 15000));
+
+    static struct killed_post k[N];
+    pthread_t th[N];
+    memset(k, 0, sizeof(k));
+    for (int i = 0; i < N; i++) {
+        snprintf(k[i].base, sizeof(k[i].base), "%s", b);
+        k[i].index = i;
+        assert_int_equal(pthread_create(&th[i], NULL, killed_post_thread, &k[i]), 0);
+    }
+    double t0 = now_s();
+    while (answered(k, N) < 2 && now_s() - t0 < 60)
+        usleep(5000);
+    /* Frozen first, so the jobs it holds stay held, then killed. */
+    assert_int_equal(kill(a, SIGSTOP), 0);
+    double t_stop = now_s();
+    usleep(200 * 1000);
+    struct mq_conn mq;
+    struct mq_connect_opts co = {.url = lone.url, .name = "test"};
+    struct mq_depth d;
+    assert_int_equal(mq_connect(&mq, &co, NULL), 0);
+    assert_int_equal(mq_depth(&mq, PROTO_STREAM, PROTO_CONSUMER, &d, NULL), 0);
+    int held = (int)d.ack_pending, before = answered(k, N);
+
+    /* A POST still waiting: its status says so (no worker has it now). */
+    int waiting = -1;
+    for (int i = 0; i < N && waiting < 0; i++)
+        if (!__atomic_load_n(&k[i].finished, __ATOMIC_ACQUIRE))
+            waiting = i;
+    assert_true(waiting >= 0);
+    char path[96];
+    snprintf(path, sizeof(path), "/api/v1/memes/gwkill-%d/status", waiting);
+    struct http_resp r;
+    char *su = url_of(b, path);
+    assert_int_equal(http(NULL, su, NULL, 0, false, &r), 0);
+    printf("status while waiting: %ld %s", r.status, (char *)r.body.data);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.content_type, "application/json");
+    assert_non_null(strstr((char *)r.body.data, "\"state\":\""));
+    assert_non_null(strstr((char *)r.body.data, "\"message\":\""));
+    buf_release(&r.body);
+
+    /* The other worker: with a backlog its pulls are answered at once, so
+     * it is not waited for as "ready" (no pull stays waiting). */
+    char *blog = xasprintf("%s/kill-b.log", scratch);
+    char *bargv[] = {bin, "--nats", lone.url, "--id", "kill-b", "-v", NULL};
+    pid_t bw = harness_spawn(bargv, NULL, blog);
+    free(blog);
+    assert_true(bw > 0);
+    assert_int_equal(kill(a, SIGKILL), 0);
+    double t_kill = now_s();
+    harness_kill(a, 0);
+    for (int i = 0; i < N; i++)
+        pthread_join(th[i], NULL);
+    int ok = 0;
+    double last = 0;
+    for (int i = 0; i < N; i++) {
+        ok += k[i].status == 200;
+        if (k[i].status != 200)
+            printf("gwkill-%d: %ld\n", i, k[i].status);
+        if (k[i].done_at - t_kill > last)
+            last = k[i].done_at - t_kill;
+    }
+    printf("figures: gateway: %d x 200 of %d POSTs in flight, %d answered before the worker "
+           "was frozen then killed, %d held by it, the last answered %.2f s after the kill, "
+           "%.2f s after the freeze\n",
+           ok, N, before, held, last, last + (t_kill - t_stop));
+    assert_int_equal(ok, N);
+    assert_true(held >= 1);
+
+    /* Done now: the status comes from the results bucket. */
+    assert_int_equal(http(NULL, su, NULL, 0, false, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr((char *)r.body.data, "\"state\":\"done\""));
+    buf_release(&r.body);
+    free(su);
+    su = url_of(b, "/api/v1/memes/never-sent/status");
+    assert_int_equal(http(NULL, su, NULL, 0, false, &r), 0);
+    assert_error(&r, 404, "not_found");
+    buf_release(&r.body);
+    free(su);
+
+    mq_close(&mq);
+    assert_int_equal(harness_kill(gw, 10000), 0);
+    assert_int_equal(harness_kill(bw, 10000), 0);
+    harness_stop(&lone);
+    free(bin);
+    free(wlog);
+}
+
 /* Started before any NATS exists, with a password in the URL: it serves the
  * page and probes, answers 503, and never shows the password. */
 static void test_no_nats_at_start_503(void **state)
@@ -777,6 +931,7 @@ int main(void)
         cmocka_unit_test(test_metrics_exposition),
         cmocka_unit_test(test_wrong_method_and_path),
         cmocka_unit_test(test_concurrent_load_no_errors),
+        cmocka_unit_test(test_worker_killed_under_posts),
         cmocka_unit_test(test_deadline_504_then_nats_down_503),
         cmocka_unit_test(test_no_nats_at_start_503),
         cmocka_unit_test(test_sigterm_drains),
