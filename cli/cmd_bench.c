@@ -4,8 +4,11 @@
  * open loop (--rate, so requests queue and KEDA has lag to see), bounded by
  * a count or a duration. Replies arrive on one wildcard inbox subscription;
  * latencies go into log-linear histograms (lib/hist.h), so memory does not
- * grow with the run.
+ * grow with the run. --kill-worker (or --stop-worker) takes one worker of
+ * the local stack away during the run and reports how long the requests it
+ * held took to be answered by the others.
  */
+#include "bench_takeover.h"
 #include "clock.h"
 #include "cli.h"
 #include "hist.h"
@@ -19,6 +22,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -42,6 +46,9 @@ enum {
     B_PROMPT,
     B_KUBECONFIG,
     B_CONTEXT,
+    B_KILL,
+    B_STOP,
+    B_WORKER_PID,
 };
 
 const struct opt_spec bench_opts[] = {
@@ -66,6 +73,12 @@ const struct opt_spec bench_opts[] = {
     {B_KUBECONFIG, 0, "kubeconfig", "FILE",
      "sample the scalers' replicas from this cluster (default: the usual kubeconfig)", NULL},
     {B_CONTEXT, 0, "context", "NAME", "kubeconfig context", "@contexts"},
+    {B_KILL, 0, "kill-worker", "TIME",
+     "SIGKILL one local worker TIME into the run (e.g. 2s) and time its jobs' recovery", NULL},
+    {B_STOP, 0, "stop-worker", "TIME",
+     "freeze one local worker (SIGSTOP) TIME into the run, resume it at the end", NULL},
+    {B_WORKER_PID, 0, "worker-pid", "PID",
+     "the worker to kill or stop (default: the first one `memectl up` started)", NULL},
     {0, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -93,6 +106,9 @@ struct bench_args {
     const char *prompt;
     const char *kubeconfig;
     const char *context;
+    double kill_at;  /* seconds into the run; 0 = never */
+    bool stop;       /* SIGSTOP (then SIGCONT at the end) instead of SIGKILL */
+    long worker_pid; /* 0 = the local stack's first worker */
 };
 
 /* One request's record; kept for every request sent (a few dozen bytes). */
@@ -103,6 +119,8 @@ struct sample {
     int code; /* 0 ok, else a meme_code; 1 = not answered */
     bool done;
     bool cache_hit;
+    bool at_kill; /* not answered yet when the worker was taken away */
+    int attempt;  /* Meme-Attempt of the answer: > 1 when redelivered */
 };
 
 struct bench {
@@ -393,6 +411,22 @@ static int parse_bench_args(struct cli *cli, int argc, char **argv, struct bench
         case B_CONTEXT:
             a->context = v;
             break;
+        case B_KILL:
+        case B_STOP:
+            if (parse_duration(v, &a->kill_at) < 0 || a->kill_at > BENCH_MAX_SECONDS) {
+                cmd_usage_error(cmd, "--%s must be like 2s or 500ms",
+                                it.key == B_KILL ? "kill-worker" : "stop-worker");
+                rc = EXIT_USAGE;
+            }
+            a->stop = it.key == B_STOP;
+            break;
+        case B_WORKER_PID:
+            if (parse_double(v, 1, 4194304, &d) < 0 || d != floor(d)) {
+                cmd_usage_error(cmd, "--worker-pid must be a process id");
+                rc = EXIT_USAGE;
+            }
+            a->worker_pid = (long)d;
+            break;
         }
         if (rc)
             break;
@@ -401,6 +435,11 @@ static int parse_bench_args(struct cli *cli, int argc, char **argv, struct bench
         rc = EXIT_USAGE;
     if (!rc && a->burst != BURST_STEADY && a->rate <= 0) {
         cmd_usage_error(cmd, "--burst shapes an open-loop run: give --rate too");
+        rc = EXIT_USAGE;
+    }
+    if (!rc && a->worker_pid && a->kill_at <= 0) {
+        cmd_usage_error(cmd, "--worker-pid says which worker --kill-worker or --stop-worker "
+                             "takes away: give one of them too");
         rc = EXIT_USAGE;
     }
     if (!rc && a->count == 0 && a->duration == 0)
@@ -431,7 +470,16 @@ static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *m, void
         return;
     }
     struct sample *s = &b->s[i];
+    const char *st_hdr = hdr(m, PROTO_H_STATUS);
+    if (st_hdr && strcmp(st_hdr, "progress") == 0) {
+        /* Not asked for; a worker sends none, but one is never an answer. */
+        pthread_mutex_unlock(&b->lock);
+        natsMsg_Destroy(m);
+        return;
+    }
     s->done = true;
+    const char *att = hdr(m, PROTO_H_ATTEMPT);
+    s->attempt = att ? atoi(att) : 1;
     s->total_ms = (t - b->t0 - s->sent) * 1000.0;
     const char *st = hdr(m, PROTO_H_STATUS);
     if (st && strcmp(st, "ok") == 0) {
@@ -474,6 +522,42 @@ static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *m, void
     pthread_cond_broadcast(&b->cond);
     pthread_mutex_unlock(&b->lock);
     natsMsg_Destroy(m);
+}
+
+/* Sends the signal and marks what is outstanding (b->lock held). */
+static void takeover_now(struct bench *b, struct takeover *tk, const struct bench_args *a)
+{
+    tk->done = true;
+    tk->at = clock_now_s() - b->t0;
+    if (kill(tk->pid, a->stop ? SIGSTOP : SIGKILL) != 0) {
+        cli_error("cannot signal worker %d: %s", (int)tk->pid, strerror(errno));
+        tk->pid = 0;
+        return;
+    }
+    for (size_t i = 0; i < b->sent; i++)
+        if (!b->s[i].done) {
+            b->s[i].at_kill = true;
+            tk->outstanding++;
+        }
+}
+
+/* What became of the requests outstanding at the signal (b->lock held). */
+static void takeover_tally(const struct bench *b, struct takeover *tk)
+{
+    for (size_t i = 0; i < b->sent; i++) {
+        const struct sample *s = &b->s[i];
+        if (!s->at_kill || !s->done)
+            continue;
+        double after = s->sent + s->total_ms / 1000.0 - tk->at;
+        tk->answered++;
+        if (after > tk->last_s)
+            tk->last_s = after;
+        if (s->attempt > 1) {
+            tk->redelivered++;
+            if (after > tk->redelivered_s)
+                tk->redelivered_s = after;
+        }
+    }
 }
 
 /* Requests per second at time t of the run (open loop). */
@@ -520,9 +604,11 @@ static const char *error_name(size_t slot)
 }
 
 static void report_json(const struct bench *b, const struct bench_args *a, double span,
-                        const struct timeline *tl)
+                        const struct timeline *tl, const struct takeover *tk)
 {
     json_t *o = json_object();
+    if (tk->done && tk->pid)
+        json_object_set_new(o, "takeover", takeover_json(tk, a->stop));
     json_object_set_new(o, "sent", json_integer((json_int_t)b->sent));
     json_object_set_new(o, "answered", json_integer((json_int_t)b->answered));
     json_object_set_new(o, "ok", json_integer((json_int_t)b->total.count));
@@ -574,7 +660,8 @@ static void report_json(const struct bench *b, const struct bench_args *a, doubl
     json_decref(o);
 }
 
-static void report_text(const struct bench *b, double span, const struct timeline *tl)
+static void report_text(const struct bench *b, const struct bench_args *a, double span,
+                        const struct timeline *tl, const struct takeover *tk)
 {
     const struct hist *t = &b->total;
     size_t timeouts = b->errors[MEME_CODE_COUNT];
@@ -605,6 +692,7 @@ static void report_text(const struct bench *b, double span, const struct timelin
             any = true;
         }
     printf("%s\n", any ? "" : "none");
+    takeover_text(tk, a->stop);
     if (tl && tl->n) {
         printf("replicas during the run (every 2 s):\n  %8s", "t");
         for (int j = 0; j < tl->nscalers; j++)
@@ -679,6 +767,12 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 
     struct bench b;
     struct timeline *tl = NULL;
+    struct takeover tk;
+    memset(&tk, 0, sizeof(tk));
+    if (a.kill_at > 0 && !(tk.pid = takeover_pick(a.worker_pid))) {
+        mq_close(&mq);
+        return EXIT_FAIL;
+    }
     memset(&b, 0, sizeof(b));
     pthread_mutex_init(&b.lock, NULL);
     pthread_cond_init(&b.cond, NULL);
@@ -731,6 +825,8 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
             next_progress = now + 0.25;
         }
         pthread_mutex_lock(&b.lock);
+        if (tk.pid && !tk.done && now - b.t0 >= a.kill_at)
+            takeover_now(&b, &tk, &a);
         if (a.rate > 0) {
             /* Open loop: send on schedule; only a runaway backlog holds it back. */
             pthread_mutex_unlock(&b.lock);
@@ -793,6 +889,8 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
     pthread_mutex_lock(&b.lock);
     double deadline = last_send + a.timeout;
     while (b.in_flight > 0 && clock_now_s() < deadline) {
+        if (tk.pid && !tk.done && clock_now_s() - b.t0 >= a.kill_at)
+            takeover_now(&b, &tk, &a);
         wait_for_reply(&b, 100);
         if (tty && clock_now_s() >= next_progress) {
             progress(&b, clock_now_s() - b.t0, false);
@@ -800,13 +898,23 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
         }
     }
     double span = clock_now_s() - b.t0;
+    size_t bad_before = b.bad_replies;
     pthread_mutex_unlock(&b.lock);
+    if (tk.done && tk.pid && a.stop) {
+        /* Resumed, the worker finishes what it held: any answer it sends
+         * now comes after the one its jobs already got. */
+        kill(tk.pid, SIGCONT);
+        sleep_until(clock_now_s() + 2.0);
+    }
     timeline_stop(tl);
     /* Stop the callback (letting it finish what it holds) before the totals are final. */
     if (natsSubscription_Drain(sub) == NATS_OK)
         natsSubscription_WaitForDrainCompletion(sub, 5000);
     pthread_mutex_lock(&b.lock);
     b.errors[MEME_CODE_COUNT] = b.in_flight;
+    tk.late = b.bad_replies - bad_before;
+    if (tk.done && tk.pid)
+        takeover_tally(&b, &tk);
     if (b.total.count) {
         /* Throughput over the time the answers took, not the idle wait after the last. */
         double last = 0;
@@ -824,9 +932,9 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
     pthread_mutex_unlock(&b.lock);
 
     if (a.json)
-        report_json(&b, &a, span, tl);
+        report_json(&b, &a, span, tl, &tk);
     else
-        report_text(&b, span, tl);
+        report_text(&b, &a, span, tl, &tk);
     if (a.csv && write_csv(&b, a.csv) < 0 && !rc)
         rc = EXIT_FAIL;
     if (!rc && b.errors[MEME_CODE_COUNT] == b.sent && b.sent > 0) {

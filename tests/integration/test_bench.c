@@ -1,7 +1,8 @@
 /*
  * memectl bench against a real nats-server -js and a real meme-worker, with
  * small, bounded counts: every request answered once, the JSON report's
- * keys and figures, the CSV samples, open loop, and the errors a user meets.
+ * keys and figures, the CSV samples, open loop, a worker killed or frozen
+ * during the run and the time its jobs took, and the errors a user meets.
  */
 #include "common.h"
 #include "fixtures/kube_fixture.h"
@@ -245,9 +246,52 @@ static void test_replica_timeline_from_the_cluster(void **state)
     free(pki);
 }
 
+/* --kill-worker and --stop-worker on a second worker: every request still
+ * answered once; the report says how long the taken-away worker's jobs
+ * took to come back. */
+static void test_worker_taken_away(void **state)
+{
+    const char *modes[] = {"--kill-worker", "--stop-worker"};
+    for (int m = 0; m < 2; m++) {
+        struct buf out = BUF_INIT, err = BUF_INIT;
+        char id[16], pid[16];
+        snprintf(id, sizeof(id), "victim-%d", m);
+        pid_t victim = start_worker(nats.url, scratch, id);
+        assert_true(victim > 0);
+        snprintf(pid, sizeof(pid), "%d", (int)victim);
+        assert_int_equal(memectl(&out, &err, 90000, "-s", nats.url, "bench", "-n", "300", "-c", "8",
+                                 "--size", "256", modes[m], "300ms", "--worker-pid", pid, "--json",
+                                 NULL),
+                         0);
+        json_t *j = parse(&out);
+        assert_int_equal((int)num(j, "ok", NULL), 300);
+        json_t *tk = json_object_get(j, "takeover");
+        assert_non_null(tk);
+        assert_int_equal((int)num(tk, "pid", NULL), (int)victim);
+        assert_int_equal(num(tk, "answered", NULL), num(tk, "outstanding", NULL));
+        printf("figures: bench %s: %d outstanding, %d redelivered, recovery %.2f s, last answer "
+               "%.2f s after%s\n",
+               modes[m], (int)num(tk, "outstanding", NULL), (int)num(tk, "redelivered", NULL),
+               num(tk, "recovery_s", NULL), num(tk, "last_answer_s", NULL), m ? "" : " the kill");
+        if (m == 1)
+            assert_int_equal((int)num(tk, "late_replies", NULL), 0);
+        json_decref(j);
+        harness_kill(victim, 5000);
+        buf_release(&out);
+        buf_release(&err);
+    }
+    /* --worker-pid alone is a usage error. */
+    struct buf out = BUF_INIT, err = BUF_INIT;
+    assert_int_equal(memectl(&out, &err, 20000, "-s", nats.url, "bench", "--worker-pid", "1", NULL),
+                     2);
+    buf_release(&out);
+    buf_release(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_worker_taken_away),
         cmocka_unit_test(test_closed_loop_json),
         cmocka_unit_test(test_open_loop_with_csv),
         cmocka_unit_test(test_errors_are_counted_by_code),
