@@ -109,8 +109,15 @@ static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
     double now = tui_now();
     tui_model_lock(&a->model);
     struct pending *p = &a->pending[seq % PENDING_MAX];
-    if (dot && p->seq == seq && p->id[0]) {
-        const char *st = hdr(msg, PROTO_H_STATUS);
+    const char *st = hdr(msg, PROTO_H_STATUS);
+    if (dot && p->seq == seq && p->id[0] && st && strcmp(st, "progress") == 0) {
+        /* Why it waits, not the answer: the request stays pending. */
+        struct proto_progress pr;
+        if (proto_progress_parse(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), &pr) ==
+            0)
+            tui_model_progress(&a->model, p->id, (int)pr.state, pr.worker, pr.message, pr.attempt,
+                               pr.max_attempts, pr.retry_in_ms);
+    } else if (dot && p->seq == seq && p->id[0]) {
         bool ok = st && strcmp(st, "ok") == 0;
         const char *cache = hdr(msg, PROTO_H_CACHE);
         const char *code = hdr(msg, PROTO_H_ERROR_CODE);
@@ -384,6 +391,7 @@ static void send_request(struct app *a, const char *prompt)
     tui_model_sent(&a->model, req.id, prompt, p->sent);
     tui_model_unlock(&a->model);
     req.reply = xasprintf("%s.%lu", a->inbox, seq);
+    req.progress = true;
     struct meme_err err = {0};
     if (mq_publish_request(&a->mq, &req, 0, &err) < 0) {
         tui_model_lock(&a->model);

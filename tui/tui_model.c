@@ -169,6 +169,30 @@ void tui_model_reply(struct tui_model *m, const char *id, bool ok, const char *c
     m->version++;
 }
 
+void tui_model_progress(struct tui_model *m, const char *id, int state, const char *worker,
+                        const char *message, int attempt, int max_attempts, int64_t retry_in_ms)
+{
+    struct tui_meme *e = find_meme(m, id);
+    if (!e || e->state != MEME_QUEUED)
+        return;
+    /* Short words: the column is six wide. 0 queued, 1 working, 2 retrying. */
+    snprintf(e->waiting, sizeof(e->waiting), "%s",
+             state == 1   ? "making"
+             : state == 2 ? "retry"
+                          : "queued");
+    copy_clean(e->worker, sizeof(e->worker), worker);
+    char note[256];
+    if (state == 2)
+        snprintf(note, sizeof(note), "%.160s (attempt %d of %d, next in %.1f s)",
+                 message ? message : "", attempt, max_attempts, (double)retry_in_ms / 1000.0);
+    else if (state == 1 && attempt > 1)
+        snprintf(note, sizeof(note), "taken over: attempt %d of %d", attempt, max_attempts);
+    else
+        snprintf(note, sizeof(note), "%.200s", state == 1 ? "" : message ? message : "");
+    copy_clean(e->note, sizeof(e->note), note);
+    m->version++;
+}
+
 void tui_model_queue(struct tui_model *m, uint64_t lag, uint64_t pending, int64_t ack_pending,
                      int64_t waiting, uint64_t redelivered, uint64_t in_seq, uint64_t out_seq,
                      double now)

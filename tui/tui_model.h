@@ -37,6 +37,9 @@ struct tui_meme {
     char code[32]; /* error code when failed */
     double when;   /* model clock */
     bool mine;     /* sent from this dashboard */
+    /* While queued: what the worker last said (its progress messages). */
+    char waiting[8]; /* "queued", "making" or "retry"; "" before any word */
+    char note[128];  /* why it waits, sanitized ("HTTP 503 ... (attempt 1 of 5, next in 1.0 s)") */
 };
 
 struct tui_scaler {
@@ -98,6 +101,12 @@ void tui_model_sent(struct tui_model *m, const char *id, const char *prompt, dou
 /* The private reply for one of ours: done with latency, or failed with code. */
 void tui_model_reply(struct tui_model *m, const char *id, bool ok, const char *code,
                      double latency_ms, const char *worker, bool cache_hit);
+/* A progress message for one of ours still waiting: state is
+ * proto_progress_state, message the worker's reason, attempt/max its
+ * delivery, retry_in_ms the wait before the next try (retrying). Ignored
+ * once the meme is answered. */
+void tui_model_progress(struct tui_model *m, const char *id, int state, const char *worker,
+                        const char *message, int attempt, int max_attempts, int64_t retry_in_ms);
 /* Queue figures read at now; rates come from successive calls. */
 void tui_model_queue(struct tui_model *m, uint64_t lag, uint64_t pending, int64_t ack_pending,
                      int64_t waiting, uint64_t redelivered, uint64_t in_seq, uint64_t out_seq,

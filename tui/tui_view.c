@@ -288,7 +288,7 @@ static void draw_memes(const struct tui_model *m, struct tui_view_state *v, stru
     int first = sel >= rows ? sel - rows + 1 : 0;
     for (int i = first; i < (int)m->nmemes && y < r.y + r.h - 1; i++, y++) {
         const struct tui_meme *e = &m->memes[i];
-        const char *state = e->state == MEME_QUEUED ? "queued"
+        const char *state = e->state == MEME_QUEUED ? (e->waiting[0] ? e->waiting : "queued")
                             : e->state == MEME_DONE ? "done"
                                                     : "failed";
         char lat[24] = "";
@@ -298,8 +298,10 @@ static void draw_memes(const struct tui_model *m, struct tui_view_state *v, stru
         char who[80];
         snprintf(who, sizeof(who), "%s",
                  e->state == MEME_FAILED && e->code[0] ? e->code : e->worker);
-        snprintf(line, sizeof(line), "%-6s %8s %5s %-12.12s %s%s", state, lat, cache, who,
-                 e->mine ? "* " : "", e->prompt);
+        /* A meme still waiting says why before its prompt. */
+        bool why = e->state == MEME_QUEUED && e->note[0];
+        snprintf(line, sizeof(line), "%-6s %8s %5s %-12.12s %s%s%s%s", state, lat, cache, who,
+                 e->mine ? "* " : "", why ? e->note : "", why ? " · " : "", e->prompt);
         uint8_t color = e->state == MEME_FAILED ? TUI_RED
                         : e->state == MEME_DONE ? TUI_GREEN
                                                 : TUI_YELLOW;

@@ -282,6 +282,45 @@ static void test_model_workers_and_rates(void **state)
     tui_model_destroy(&m);
 }
 
+/* A meme of ours that waits says why, per meme, from the worker's progress;
+ * its answer ends that, and a late progress message changes nothing. */
+static void test_meme_progress(void **state)
+{
+    (void)state;
+    struct tui_model m;
+    tui_model_init(&m);
+    snprintf(m.server, sizeof(m.server), "nats://127.0.0.1:4222");
+    tui_model_sent(&m, "p-1", "slow | model", 1);
+    tui_model_sent(&m, "p-2", "other | meme", 1);
+    tui_model_progress(&m, "p-1", 2, "worker-b", "Hugging Face: HTTP 503: \033[2Jloading", 1, 5,
+                       1500);
+    tui_model_progress(&m, "p-2", 1, "worker-a", "engine local", 2, 5, 0);
+    assert_string_equal(m.memes[1].waiting, "retry");
+    assert_string_equal(m.memes[1].worker, "worker-b");
+    assert_non_null(strstr(m.memes[1].note, "HTTP 503"));
+    assert_non_null(strstr(m.memes[1].note, "attempt 1 of 5, next in 1.5 s"));
+    assert_null(strchr(m.memes[1].note, '\033'));
+    assert_string_equal(m.memes[0].waiting, "making");
+    assert_string_equal(m.memes[0].note, "taken over: attempt 2 of 5");
+    struct tui_view_state v = {.now = 2, .focus = FOCUS_MEMES};
+    struct canvas c;
+    canvas_init(&c, 120, 24);
+    tui_draw(&m, &v, &c);
+    char *text = canvas_to_text(&c);
+    assert_non_null(strstr(text, "retry"));
+    assert_non_null(strstr(text, "* Hugging Face: HTTP 503:"));
+    assert_non_null(strstr(text, "making"));
+    assert_non_null(strstr(text, "* taken over: attempt 2 of 5"));
+    assert_null(strchr(text, '\033'));
+    free(text);
+    canvas_free(&c);
+    tui_model_reply(&m, "p-1", true, "", 4000, "worker-b", false);
+    tui_model_progress(&m, "p-1", 2, "worker-c", "late", 3, 5, 1000);
+    assert_int_equal(m.memes[1].state, MEME_DONE);
+    assert_string_equal(m.memes[1].worker, "worker-b");
+    tui_model_destroy(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +329,7 @@ int main(void)
         cmocka_unit_test(test_help_and_prompt),
         cmocka_unit_test(test_canvas_text_widths),
         cmocka_unit_test(test_model_workers_and_rates),
+        cmocka_unit_test(test_meme_progress),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
