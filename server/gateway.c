@@ -23,26 +23,34 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: meme-gateway [options]\n"
-          "\n"
-          "HTTP API and web page for the meme generator: POST /api/v1/memes sends the\n"
-          "request over NATS JetStream and answers with the image.\n"
-          "\n"
-          "  -l, --listen ADDR          HTTP address, HOST:PORT or [V6]:PORT (env GATEWAY_LISTEN;\n"
-          "                             default 0.0.0.0:8080)\n"
-          "  -s, --nats URL             NATS server (env NATS_URL; default nats://127.0.0.1:4222)\n"
-          "      --stream NAME          stream (env NATS_STREAM; default MEMES)\n"
-          "      --consumer NAME        consumer KEDA reads (env NATS_CONSUMER; default "
-          "meme-generator)\n"
-          "      --timeout SECONDS      deadline of one meme (env GATEWAY_TIMEOUT; default 60)\n"
-          "      --drain-timeout SECONDS  on SIGTERM, wait this long for requests in flight\n"
-          "                             (env GATEWAY_DRAIN_TIMEOUT; default 10)\n"
-          "      --max-connections N    concurrent connections (default 512)\n"
-          "      --id NAME              gateway name in logs and /api/health (env GATEWAY_ID)\n"
-          "  -v, --verbose              log every request\n"
-          "  -h, --help                 show this help\n"
-          "      --version              show the version\n",
-          f);
+    fputs(
+        "usage: meme-gateway [options]\n"
+        "\n"
+        "HTTP API and web page for the meme generator: POST /api/v1/memes sends the\n"
+        "request over NATS JetStream and answers with the image.\n"
+        "\n"
+        "  -l, --listen ADDR          HTTP address, HOST:PORT or [V6]:PORT (env GATEWAY_LISTEN;\n"
+        "                             default 0.0.0.0:8080)\n"
+        "  -s, --nats URL             NATS server (env NATS_URL; default nats://127.0.0.1:4222)\n"
+        "      --stream NAME          stream (env NATS_STREAM; default MEMES)\n"
+        "      --consumer NAME        consumer KEDA reads (env NATS_CONSUMER; default "
+        "meme-generator)\n"
+        "      --timeout SECONDS      deadline of one meme (env GATEWAY_TIMEOUT; default 60)\n"
+        "      --drain-timeout SECONDS  on SIGTERM, wait this long for requests in flight\n"
+        "                             (env GATEWAY_DRAIN_TIMEOUT; default 10)\n"
+        "      --probe-addr ADDR      also serve /healthz, /readyz and /metrics on this address,\n"
+        "                             for probes that API clients cannot crowd out\n"
+        "                             (env GATEWAY_PROBE_ADDR; default none)\n"
+        "      --header-timeout SECONDS  time a client has to send its request head\n"
+        "                             (env GATEWAY_HEADER_TIMEOUT; default 10)\n"
+        "      --body-timeout SECONDS time a client has to send its request body\n"
+        "                             (env GATEWAY_BODY_TIMEOUT; default 30)\n"
+        "      --max-connections N    concurrent connections (default 512)\n"
+        "      --id NAME              gateway name in logs and /api/health (env GATEWAY_ID)\n"
+        "  -v, --verbose              log every request\n"
+        "  -h, --help                 show this help\n"
+        "      --version              show the version\n",
+        f);
 }
 
 static const char *env_or(const char *name, const char *def)
@@ -66,7 +74,18 @@ static int parse_seconds(const char *what, const char *s, double *out)
 
 static int parse_args(int argc, char **argv, struct gateway_config *cfg)
 {
-    enum { O_STREAM = 1000, O_CONSUMER, O_TIMEOUT, O_DRAIN, O_MAXCONN, O_ID, O_VERSION };
+    enum {
+        O_STREAM = 1000,
+        O_CONSUMER,
+        O_TIMEOUT,
+        O_DRAIN,
+        O_MAXCONN,
+        O_ID,
+        O_VERSION,
+        O_PROBE,
+        O_HEADER_TIMEOUT,
+        O_BODY_TIMEOUT,
+    };
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, 'l'},
         {"nats", required_argument, NULL, 's'},
@@ -75,6 +94,9 @@ static int parse_args(int argc, char **argv, struct gateway_config *cfg)
         {"timeout", required_argument, NULL, O_TIMEOUT},
         {"drain-timeout", required_argument, NULL, O_DRAIN},
         {"max-connections", required_argument, NULL, O_MAXCONN},
+        {"probe-addr", required_argument, NULL, O_PROBE},
+        {"header-timeout", required_argument, NULL, O_HEADER_TIMEOUT},
+        {"body-timeout", required_argument, NULL, O_BODY_TIMEOUT},
         {"id", required_argument, NULL, O_ID},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -91,8 +113,17 @@ static int parse_args(int argc, char **argv, struct gateway_config *cfg)
     cfg->timeout_s = 60;
     cfg->drain_s = 10;
     cfg->max_conns = 512;
+    cfg->header_timeout_s = 10;
+    cfg->body_timeout_s = 30;
+    cfg->probe_addr = env_or("GATEWAY_PROBE_ADDR", NULL);
     snprintf(cfg->id, sizeof(cfg->id), "%s", env_or("GATEWAY_ID", host));
     const char *e;
+    if ((e = env_or("GATEWAY_HEADER_TIMEOUT", NULL)) &&
+        parse_seconds("GATEWAY_HEADER_TIMEOUT", e, &cfg->header_timeout_s))
+        return 2;
+    if ((e = env_or("GATEWAY_BODY_TIMEOUT", NULL)) &&
+        parse_seconds("GATEWAY_BODY_TIMEOUT", e, &cfg->body_timeout_s))
+        return 2;
     if ((e = env_or("GATEWAY_TIMEOUT", NULL)) &&
         parse_seconds("GATEWAY_TIMEOUT", e, &cfg->timeout_s))
         return 2;
@@ -134,6 +165,17 @@ static int parse_args(int argc, char **argv, struct gateway_config *cfg)
             cfg->max_conns = (unsigned)n;
             break;
         }
+        case O_PROBE:
+            cfg->probe_addr = optarg;
+            break;
+        case O_HEADER_TIMEOUT:
+            if (parse_seconds("--header-timeout", optarg, &cfg->header_timeout_s))
+                return 2;
+            break;
+        case O_BODY_TIMEOUT:
+            if (parse_seconds("--body-timeout", optarg, &cfg->body_timeout_s))
+                return 2;
+            break;
         case O_ID:
             snprintf(cfg->id, sizeof(cfg->id), "%s", optarg);
             break;
@@ -209,14 +251,16 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct MHD_Daemon *d = gateway_http_start(&gw, err, sizeof(err));
+    struct gateway_http *d = gateway_http_start(&gw, err, sizeof(err));
     if (!d) {
         log_error("msg=\"%s\"", err);
         gateway_metrics_free();
         return 1;
     }
-    log_info("msg=\"listening\" listen=%s port=%d timeout_s=%g gateway=%s", gw.cfg.listen,
-             gateway_http_port(d), gw.cfg.timeout_s, gw.cfg.id);
+    log_info("msg=\"listening\" listen=%s port=%d probe_port=%d timeout_s=%g header_timeout_s=%g "
+             "body_timeout_s=%g max_connections=%u gateway=%s",
+             gw.cfg.listen, gateway_http_port(d), gateway_http_probe_port(d), gw.cfg.timeout_s,
+             gw.cfg.header_timeout_s, gw.cfg.body_timeout_s, gw.cfg.max_conns, gw.cfg.id);
 
     bool warned = false;
     double next_try = 0, backoff = 0.25;
@@ -253,7 +297,7 @@ int main(int argc, char **argv)
         struct timespec t = {0, 20 * 1000 * 1000};
         nanosleep(&t, NULL);
     }
-    MHD_stop_daemon(d);
+    gateway_http_stop(d);
     kvStore_Destroy(gw.kv);
     gateway_progress_free(gw.progress);
     struct mq_conn *mq = atomic_load(&gw.mq);

@@ -16,15 +16,21 @@
 #include <stdint.h>
 
 struct buf;
+struct gateway_http;
+struct gateway_guard;
+struct MHD_Daemon;
 
 struct gateway_config {
     const char *listen; /* "HOST:PORT", "[V6]:PORT" or ":PORT" */
     const char *nats_url;
     const char *stream;
     const char *consumer;
-    double timeout_s; /* deadline of one POST /api/v1/memes */
-    double drain_s;   /* how long SIGTERM waits for requests in flight */
+    double timeout_s;        /* deadline of one POST /api/v1/memes */
+    double drain_s;          /* how long SIGTERM waits for requests in flight */
+    double header_timeout_s; /* accept to the end of the request head */
+    double body_timeout_s;   /* end of the head to the end of the body */
     unsigned max_conns;
+    const char *probe_addr; /* a second port for probes and metrics, or NULL */
     char id[128];
     int verbose;
 };
@@ -57,18 +63,56 @@ struct gateway {
     int64_t started_s;
 };
 
-/* Starts the HTTP daemon on cfg.listen. Returns NULL with a message in err. */
-struct MHD_Daemon *gateway_http_start(struct gateway *gw, char *err, size_t errsz);
-/* The port the daemon listens on (useful with ":0"). */
-int gateway_http_port(struct MHD_Daemon *d);
+/* Connections the probe port serves at once (kubelet and Prometheus only). */
+#define GW_PROBE_MAX_CONNS 32
+
+/* Starts listening on cfg.listen (and cfg.probe_addr when set): the guard
+ * and a libmicrohttpd daemon per port. Returns NULL with a message in err. */
+struct gateway_http *gateway_http_start(struct gateway *gw, char *err, size_t errsz);
+/* The port the API listens on (useful with ":0"); the probe port, or -1. */
+int gateway_http_port(const struct gateway_http *h);
+int gateway_http_probe_port(const struct gateway_http *h);
 /* Stops accepting connections; requests in flight go on. */
-void gateway_http_quiesce(struct MHD_Daemon *d);
+void gateway_http_quiesce(struct gateway_http *h);
+/* Stops everything and frees h; NULL does nothing. */
+void gateway_http_stop(struct gateway_http *h);
+
+/*
+ * The accept-side guard (gateway_guard.c): owns the listening sockets,
+ * holds each new connection without a thread until its request head is
+ * complete and strict, answers slow, oversized or malformed heads itself,
+ * and hands good connections to the listener's daemon. cap bounds the
+ * connections waiting for their head (the oldest is dropped beyond it).
+ */
+#define GATEWAY_GUARD_LISTENERS 2
+#define GATEWAY_GUARD_HEAD_MAX  8192
+struct gateway_guard *gateway_guard_new(double header_timeout_s, size_t body_max, size_t cap);
+/* Adds a listening socket (taken over) and the daemon its connections go to;
+ * max_conns is the daemon's connection limit. Before gateway_guard_start. */
+int gateway_guard_listen(struct gateway_guard *g, int listen_fd, struct MHD_Daemon *d,
+                         unsigned max_conns);
+int gateway_guard_start(struct gateway_guard *g);
+/* Closes the listening sockets; heads already arriving are still handled. */
+void gateway_guard_quiesce(struct gateway_guard *g);
+/* Stops the guard, closing every connection still waiting; NULL does nothing. */
+void gateway_guard_free(struct gateway_guard *g);
+/* The end of the request head in buf (just past its empty line), or 0 when
+ * it has not all arrived. */
+size_t gateway_guard_head_end(const char *buf, size_t len);
+/* Checks a complete request head: 0, or the HTTP status to answer (400,
+ * 413) with the reason in *why (static text, valid until the next call). */
+int gateway_guard_check(const char *head, size_t len, size_t body_max, const char **why);
 
 /* Metrics (gateway_metrics.c): init before the HTTP daemon starts, free
  * after it stopped; observe from any thread. */
 void gateway_metrics_init(void);
 void gateway_metrics_free(void);
 void gateway_metrics_observe(enum gw_route route, int status, double seconds);
+/* A connection the guard answered or dropped itself: reason is one of
+ * header_timeout, body_timeout, bad_request, too_large, limit, evicted. */
+void gateway_metrics_refused(const char *reason);
+/* Connections waiting for their request head now. */
+void gateway_metrics_reading(int n);
 void gateway_metrics_render(struct gateway *gw, struct buf *out);
 const char *gateway_route_name(enum gw_route route);
 

@@ -9,6 +9,13 @@
  *   GET  /                    the web page
  *   GET  /healthz /readyz /api/health /metrics
  *
+ * Connections reach the handlers through the accept-side guard
+ * (gateway_guard.c), which has already checked the request head; every
+ * response closes its connection, so each request on the port passes the
+ * guard. With --probe-addr a second daemon serves only the probes and
+ * metrics, on a port of its own that busy or hostile API clients cannot
+ * fill.
+ *
  * Status codes: 400 bad JSON or a request the worker rejects, 404 unknown
  * id, 405 wrong method, 409 an id submitted twice, 413 a body over the
  * protocol's 65536 bytes, 502 the worker failed, 503 NATS down or no stream,
@@ -27,6 +34,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -35,6 +43,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,6 +71,9 @@ static enum MHD_Result respond(struct MHD_Connection *conn, struct gw_req *st, i
                                struct MHD_Response *resp)
 {
     st->status = status;
+    /* One request per connection: the next one would reach libmicrohttpd
+     * without passing the guard's header timeout and checks. */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result r = MHD_queue_response(conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     return r;
@@ -509,15 +522,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         st->route = route_of(url);
         *con_cls = st;
         atomic_fetch_add(&gw->in_flight, 1);
-        if (st->route == GW_ROUTE_MEMES && strcmp(method, "POST") == 0) {
-            const char *cl =
-                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-            if (cl && strtoull(cl, NULL, 10) > GW_BODY_MAX) {
-                st->too_big = true;
-                return post_meme(conn, gw, st);
-            }
+        /* The guard already answered a Content-Length over GW_BODY_MAX. */
+        if (st->route == GW_ROUTE_MEMES && strcmp(method, "POST") == 0)
             return MHD_YES; /* the body comes in the next calls */
-        }
     }
     if (st->status) {
         *upload_data_size = 0; /* answered early (413): the rest of the body is dropped */
@@ -529,6 +536,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (strcmp(method, "POST") != 0)
             return method_not_allowed(conn, st, "POST");
         if (*upload_data_size) {
+            /* A body trickled in to hold the connection: libmicrohttpd's
+             * timeout only counts silence, so the handler counts the total.
+             * Closing is the only answer left in the middle of a body. */
+            if (clock_now_s() - st->t0 > gw->cfg.body_timeout_s) {
+                log_warn("msg=\"http: closing a connection whose body took over %g s\"",
+                         gw->cfg.body_timeout_s);
+                gateway_metrics_refused("body_timeout");
+                return MHD_NO;
+            }
             if (st->body.len + *upload_data_size > GW_BODY_MAX)
                 st->too_big = true;
             else
@@ -585,6 +601,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                              "no such page; the API is POST /api/v1/memes and GET "
                              "/api/v1/memes/{id}");
     }
+}
+
+/* The probe port: liveness, readiness and metrics only. */
+static enum MHD_Result on_probe_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                        const char *method, const char *version,
+                                        const char *upload_data, size_t *upload_data_size,
+                                        void **con_cls)
+{
+    switch (route_of(url)) {
+    case GW_ROUTE_HEALTHZ:
+    case GW_ROUTE_READYZ:
+    case GW_ROUTE_METRICS:
+    case GW_ROUTE_API_HEALTH:
+        break;
+    default:
+        url = "/no-such-page"; /* answered 404 below, counted as "other" */
+        break;
+    }
+    return on_request(cls, conn, url, method, version, upload_data, upload_data_size, con_cls);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -665,37 +700,130 @@ bad:
     return -1;
 }
 
-struct MHD_Daemon *gateway_http_start(struct gateway *gw, char *err, size_t errsz)
+struct gateway_http {
+    struct MHD_Daemon *api, *probe;
+    struct gateway_guard *guard;
+    int port, probe_port;
+};
+
+/* A listening socket on spec; its port in *port. -1 with a message. */
+static int listen_on(const char *spec, int *port, char *err, size_t errsz)
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));
-    if (parse_listen(gw->cfg.listen, &ss, err, errsz) < 0)
-        return NULL;
+    if (parse_listen(spec, &ss, err, errsz) < 0)
+        return -1;
+    socklen_t len =
+        ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (fd < 0 || bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 1024) < 0) {
+        snprintf(err, errsz, "cannot listen on %s: %s (in use, or not an address of this machine?)",
+                 spec, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    struct sockaddr_storage bound;
+    socklen_t bl = sizeof(bound);
+    getsockname(fd, (struct sockaddr *)&bound, &bl);
+    *port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                              : ((struct sockaddr_in *)&bound)->sin_port);
+    return fd;
+}
+
+/* A daemon without a listening socket of its own: the guard feeds it. */
+static struct MHD_Daemon *daemon_start(struct gateway *gw, MHD_AccessHandlerCallback handler,
+                                       unsigned max_conns)
+{
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    if (ss.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    /* The logger goes first, so MHD reports option errors through it too. */
-    struct MHD_Daemon *d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, gw, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-        gw->cfg.max_conns, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, gw, MHD_OPTION_END);
-    if (!d)
-        snprintf(err, errsz, "cannot listen on %s (in use, or not an address of this machine?)",
-                 gw->cfg.listen);
-    return d;
+                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
+    /* The logger goes first, so MHD reports option errors through it too.
+     * The connection timeout is libmicrohttpd's idle timeout: silence while
+     * a body or a response is in transfer. */
+    return MHD_start_daemon(flags, 0, NULL, NULL, handler, gw, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+                            NULL, MHD_OPTION_CONNECTION_LIMIT, max_conns,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, gw, MHD_OPTION_END);
 }
 
-int gateway_http_port(struct MHD_Daemon *d)
+struct gateway_http *gateway_http_start(struct gateway *gw, char *err, size_t errsz)
 {
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    return info ? (int)info->port : -1;
+    struct gateway_http *h = xcalloc(1, sizeof(*h));
+    int api_fd = -1, probe_fd = -1;
+    h->probe_port = -1;
+    /* The guard holds a descriptor per client still sending its head: take
+     * every descriptor the hard limit allows, and size the table to it. */
+    struct rlimit rl;
+    size_t cap = 4096;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+            getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        long spare = (long)(rl.rlim_cur > 1 << 20 ? 1 << 20 : rl.rlim_cur) -
+                     (long)gw->cfg.max_conns - GW_PROBE_MAX_CONNS - 64;
+        cap = spare < 64 ? 64 : spare > 4096 ? 4096 : (size_t)spare;
+    }
+    if ((api_fd = listen_on(gw->cfg.listen, &h->port, err, errsz)) < 0)
+        goto fail;
+    if (gw->cfg.probe_addr &&
+        (probe_fd = listen_on(gw->cfg.probe_addr, &h->probe_port, err, errsz)) < 0)
+        goto fail;
+    h->api = daemon_start(gw, on_request, gw->cfg.max_conns);
+    if (gw->cfg.probe_addr)
+        h->probe = daemon_start(gw, on_probe_request, GW_PROBE_MAX_CONNS);
+    if (!h->api || (gw->cfg.probe_addr && !h->probe)) {
+        snprintf(err, errsz, "cannot start the HTTP daemon");
+        goto fail;
+    }
+    h->guard = gateway_guard_new(gw->cfg.header_timeout_s, GW_BODY_MAX, cap);
+    gateway_guard_listen(h->guard, api_fd, h->api, gw->cfg.max_conns);
+    api_fd = -1;
+    if (h->probe) {
+        gateway_guard_listen(h->guard, probe_fd, h->probe, GW_PROBE_MAX_CONNS);
+        probe_fd = -1;
+    }
+    if (gateway_guard_start(h->guard) < 0) {
+        snprintf(err, errsz, "cannot start the connection guard: %s", strerror(errno));
+        goto fail;
+    }
+    return h;
+fail:
+    if (api_fd >= 0)
+        close(api_fd);
+    if (probe_fd >= 0)
+        close(probe_fd);
+    gateway_http_stop(h);
+    return NULL;
 }
 
-void gateway_http_quiesce(struct MHD_Daemon *d)
+int gateway_http_port(const struct gateway_http *h)
 {
-    MHD_socket fd = MHD_quiesce_daemon(d);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    return h->port;
+}
+
+int gateway_http_probe_port(const struct gateway_http *h)
+{
+    return h->probe_port;
+}
+
+void gateway_http_quiesce(struct gateway_http *h)
+{
+    gateway_guard_quiesce(h->guard);
+}
+
+void gateway_http_stop(struct gateway_http *h)
+{
+    if (!h)
+        return;
+    gateway_guard_free(h->guard); /* no new connections reach the daemons */
+    if (h->api)
+        MHD_stop_daemon(h->api);
+    if (h->probe)
+        MHD_stop_daemon(h->probe);
+    free(h);
 }

@@ -30,7 +30,8 @@ static const char *const route_names[GW_ROUTE_COUNT] = {
 };
 
 static struct metrics *reg;
-static struct metric_family *requests, *duration, *in_flight, *nats_up, *build_info;
+static struct metric_family *requests, *duration, *in_flight, *nats_up, *build_info, *refused,
+    *reading;
 
 const char *gateway_route_name(enum gw_route route)
 {
@@ -51,6 +52,13 @@ void gateway_metrics_init(void)
     in_flight = metrics_gauge(reg, "meme_gateway_http_requests_in_flight",
                               "Requests being answered now.", NULL);
     nats_up = metrics_gauge(reg, "meme_gateway_nats_connected", "1 while connected to NATS.", NULL);
+    refused =
+        metrics_counter(reg, "meme_gateway_http_connections_refused_total",
+                        "Connections answered or dropped before a handler saw them: "
+                        "header_timeout, body_timeout, bad_request, too_large, limit, evicted.",
+                        "reason");
+    reading = metrics_gauge(reg, "meme_gateway_http_connections_reading",
+                            "Connections whose request head is still arriving.", NULL);
     const char *v[] = {MEME_VERSION};
     metrics_set(build_info, v, 1);
     /* The routes the HPA demo drives exist from the start, so rate() sees
@@ -75,6 +83,17 @@ void gateway_metrics_observe(enum gw_route route, int status, double seconds)
     const char *r[] = {gateway_route_name(route)};
     metrics_add(requests, rc, 1);
     metrics_observe(duration, r, seconds < 0 ? 0 : seconds);
+}
+
+void gateway_metrics_refused(const char *reason)
+{
+    const char *r[] = {reason};
+    metrics_add(refused, r, 1);
+}
+
+void gateway_metrics_reading(int n)
+{
+    metrics_set(reading, NULL, n);
 }
 
 /* The process's own CPU and memory, in the names every exporter uses. */

@@ -298,6 +298,11 @@ static void test_names_match_the_code(void **state)
     check_all("names");
     check_fails_on("names", "stream: MEMES", "stream: MEMES2", "is not the code's \"MEMES\"");
     check_fails_on("names", "value: meme-generator\n", "value: meme-generatr\n", "NATS_CONSUMER");
+    /* The gateway's probes on its own probe port, not the API port. */
+    check_fails_on("names", "path: /healthz\n            port: probes",
+                   "path: /healthz\n            port: http", "not the probe port");
+    check_fails_on("names", "- name: GATEWAY_PROBE_ADDR\n", "- name: GATEWAY_PROBE_ADDRESS\n",
+                   "GATEWAY_PROBE_ADDR is not set");
 }
 
 static void test_security_settings_on_every_container(void **state)
@@ -348,6 +353,12 @@ static void test_network_policies(void **state)
     check_all("network");
     check_fails_on("network", "port: 6379\n      protocol: TCP\n    to:",
                    "port: 6380\n      protocol: TCP\n    to:", "6379");
+    check_fails_on("network",
+                   "        matchLabels:\n          kubernetes.io/metadata.name: monitoring\n"
+                   "    ports:\n    - port: 8081\n",
+                   "        matchLabels:\n          kubernetes.io/metadata.name: monitorin\n"
+                   "    ports:\n    - port: 8081\n",
+                   "8081");
 }
 
 static size_t collect(char *p, size_t size, size_t n, void *arg)

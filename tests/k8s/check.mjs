@@ -537,6 +537,25 @@ function checkNames() {
       if (url && (!m || svc(m[1]) !== svc(host))) fail(d, `NATS_URL ${url} is not the server KEDA reads (${host})`);
     }
   }
+  // The gateway's probes go to its probe port (GATEWAY_PROBE_ADDR, which
+  // the compiled gateway reads), never to the API port that clients can
+  // fill; Prometheus scrapes the same port.
+  const gw = find("Deployment", "meme-generator-frontend", "meme-generator");
+  if (gw) {
+    const c = gw.spec.template.spec.containers[0];
+    const probeAddr = envOf(c, expect.gateway_probe_env ?? "GATEWAY_PROBE_ADDR");
+    const portNum = (p) => (typeof p === "number" ? p : (c.ports ?? []).find((x) => x.name === p)?.containerPort);
+    const probePort = Number(/:(\d+)$/.exec(probeAddr ?? "")?.[1]);
+    const listen = (c.args ?? []).join(" ").match(/--listen\s+\S*:(\d+)/)?.[1] ?? envOf(c, "GATEWAY_LISTEN")?.split(":").pop() ?? "8080";
+    if (!probeAddr) fail(gw, "GATEWAY_PROBE_ADDR is not set: the probes share the API port with every client");
+    else if (!(c.ports ?? []).some((x) => x.containerPort === probePort)) fail(gw, `the probe port ${probePort} of GATEWAY_PROBE_ADDR is not a container port`);
+    if (probePort === Number(listen)) fail(gw, `the probe port ${probePort} is the API port`);
+    for (const k of ["startupProbe", "livenessProbe", "readinessProbe"]) {
+      const port = portNum(c[k]?.httpGet?.port);
+      if (port !== probePort) fail(gw, `${k} uses port ${c[k]?.httpGet?.port} (${port}), not the probe port ${probePort}`);
+    }
+  }
+
   // The Helm values the same cluster is installed with.
   const valuesPath = join(srcDir, "k8s", "nats", "values.yaml");
   const values = parseAllDocuments(readFileSync(valuesPath, "utf8"))[0].toJS();
@@ -581,12 +600,17 @@ function checkNetwork() {
     ["meme-generator", "meme-generator", "egress", 4222, "messaging"],
     ["meme-generator", "meme-generator", "egress", 6379, "cache"],
     ["meme-generator", "meme-generator-frontend", "ingress", 8080, null],
+    ["meme-generator", "meme-generator-frontend", "ingress", 8081, "monitoring"],
     ["meme-generator", "meme-generator", "ingress", 9090, "monitoring"],
     ["messaging", "nats", "ingress", 4222, "meme-generator"],
     ["messaging", "nats", "ingress", 8222, "keda"],
     ["cache", "redis", "ingress", 6379, "meme-generator"],
   ];
   for (const f of flows) if (!allows(...f)) fail(null, `no NetworkPolicy lets ${f[1]} (${f[0]}) ${f[2]} on ${f[3]}${f[4] ? ` with ${f[4]}` : ""}`);
+  // The gateway's probe port is not open to everyone.
+  for (const p of pols.filter((x) => x.metadata.namespace === "meme-generator" && x.spec.podSelector?.matchLabels?.app === "meme-generator-frontend"))
+    for (const r of p.spec.ingress ?? [])
+      if (!r.from && (r.ports ?? []).some((x) => x.port === 8081)) fail(p, "opens the gateway's probe port 8081 to everyone");
   // Nothing in meme-generator may reach Redis except the worker.
   for (const p of pols.filter((x) => x.metadata.namespace === "meme-generator" && x.spec.podSelector?.matchLabels?.app === "meme-generator-frontend"))
     for (const r of p.spec.egress ?? []) if ((r.ports ?? []).some((x) => x.port === 6379)) fail(p, "lets the gateway reach Redis");
