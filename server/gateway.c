@@ -116,6 +116,9 @@ static int parse_args(int argc, char **argv, struct gateway_config *cfg)
     cfg->header_timeout_s = 10;
     cfg->body_timeout_s = 30;
     cfg->probe_addr = env_or("GATEWAY_PROBE_ADDR", NULL);
+    cfg->nats_user = env_or("NATS_USER", NULL);
+    cfg->nats_password = env_or("NATS_PASSWORD", NULL);
+    cfg->nats_creds = env_or("NATS_CREDS", NULL);
     snprintf(cfg->id, sizeof(cfg->id), "%s", env_or("GATEWAY_ID", host));
     const char *e;
     if ((e = env_or("GATEWAY_HEADER_TIMEOUT", NULL)) &&
@@ -209,7 +212,12 @@ static bool try_connect(struct gateway *gw, bool *warned)
     char red[512];
     mq_url_redacted(gw->cfg.nats_url, red, sizeof(red));
     struct mq_conn *mq = xcalloc(1, sizeof(*mq));
-    struct mq_connect_opts o = {.url = gw->cfg.nats_url, .name = gw->cfg.id, .reconnect = true};
+    struct mq_connect_opts o = {.url = gw->cfg.nats_url,
+                                .name = gw->cfg.id,
+                                .reconnect = true,
+                                .user = gw->cfg.nats_user,
+                                .password = gw->cfg.nats_password,
+                                .creds_file = gw->cfg.nats_creds};
     if (mq_connect(mq, &o, &err) < 0) {
         mq_close(mq);
         free(mq);

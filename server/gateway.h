@@ -31,6 +31,8 @@ struct gateway_config {
     double body_timeout_s;   /* end of the head to the end of the body */
     unsigned max_conns;
     const char *probe_addr; /* a second port for probes and metrics, or NULL */
+    /* NATS credentials besides the URL (environment only; never logged). */
+    const char *nats_user, *nats_password, *nats_creds;
     char id[128];
     int verbose;
 };

@@ -434,7 +434,14 @@ static int start(struct worker *w)
     mq_url_redacted(w->cfg.nats_url, red, sizeof(red));
 
     for (;;) {
-        struct mq_connect_opts o = {.url = w->cfg.nats_url, .name = w->cfg.id, .reconnect = true};
+        /* Credentials besides the URL come from the environment only (a
+         * Kubernetes Secret); mq never logs them. */
+        struct mq_connect_opts o = {.url = w->cfg.nats_url,
+                                    .name = w->cfg.id,
+                                    .reconnect = true,
+                                    .user = env_or("NATS_USER", NULL),
+                                    .password = env_or("NATS_PASSWORD", NULL),
+                                    .creds_file = env_or("NATS_CREDS", NULL)};
         if (mq_connect(&w->mq, &o, &err) == 0)
             break;
         mq_close(&w->mq);

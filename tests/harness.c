@@ -282,7 +282,7 @@ static void print_file(const char *path)
     fclose(f);
 }
 
-static int nats_start(struct harness_server *s, bool big_payload)
+static int nats_start(struct harness_server *s, bool big_payload, const char *extra_conf)
 {
     memset(s, 0, sizeof(*s));
     char *dir = harness_tmpdir("nats");
@@ -302,6 +302,8 @@ static int nats_start(struct harness_server *s, bool big_payload)
     if (big_payload)
         fprintf(f, "max_payload: 8388608\n");
     fprintf(f, "jetstream { store_dir: \"%s/js\" }\n", s->dir);
+    if (extra_conf)
+        fprintf(f, "%s\n", extra_conf);
     fclose(f);
     snprintf(s->url, sizeof(s->url), "nats://127.0.0.1:%d", s->port);
     char *argv[] = {"nats-server", "-c", conf, NULL};
@@ -320,12 +322,17 @@ static int nats_start(struct harness_server *s, bool big_payload)
 
 int harness_nats_start(struct harness_server *s)
 {
-    return nats_start(s, true);
+    return nats_start(s, true, NULL);
+}
+
+int harness_nats_start_conf(struct harness_server *s, const char *extra_conf)
+{
+    return nats_start(s, true, extra_conf);
 }
 
 int harness_nats_start_default_payload(struct harness_server *s)
 {
-    return nats_start(s, false);
+    return nats_start(s, false, NULL);
 }
 
 static bool redis_pong(int port)

@@ -26,6 +26,9 @@ struct harness_server {
 int harness_free_port(void);
 /* Starts nats-server -js with max_payload 8 MB; 0 or -1 (with the log shown). */
 int harness_nats_start(struct harness_server *s);
+/* Same, with extra_conf (nats-server configuration text) added to the
+ * generated file, e.g. an authorization block. */
+int harness_nats_start_conf(struct harness_server *s, const char *extra_conf);
 /* Same, with max_payload left at the server's 1 MiB default. */
 int harness_nats_start_default_payload(struct harness_server *s);
 int harness_redis_start(struct harness_server *s);

@@ -303,6 +303,12 @@ static void test_names_match_the_code(void **state)
                    "path: /healthz\n            port: http", "not the probe port");
     check_fails_on("names", "- name: GATEWAY_PROBE_ADDR\n", "- name: GATEWAY_PROBE_ADDRESS\n",
                    "GATEWAY_PROBE_ADDR is not set");
+    /* Each Deployment's NATS user exists in the Helm values, with its
+     * password from its own Secret. */
+    check_fails_on("names", "value: meme-worker\n", "value: meme-wrker\n",
+                   "NATS_USER meme-wrker is not a user");
+    check_fails_on("names", "name: nats-user-meme-gateway\n", "name: nats-user-meme-worker\n",
+                   "NATS_PASSWORD does not come from the Secret nats-user-meme-gateway");
 }
 
 static void test_security_settings_on_every_container(void **state)

@@ -566,6 +566,30 @@ function checkNames() {
   if (values.config?.jetstream?.enabled !== true || values.config?.jetstream?.fileStore?.enabled !== true)
     fail(null, "k8s/nats/values.yaml: JetStream file storage is not on");
   if (!values.config?.jetstream?.merge?.sync_interval) fail(null, "k8s/nats/values.yaml: durability (sync_interval) is not chosen explicitly");
+  // NATS users: every password is a variable the chart fills from a Secret
+  // (container.env), never text; each Deployment's NATS_USER is one of the
+  // users and takes its NATS_PASSWORD from the Secret of the same name.
+  const natsUsers = values.config?.merge?.authorization?.users ?? [];
+  if (!natsUsers.length) fail(null, "k8s/nats/values.yaml: no NATS users: every client may publish anywhere");
+  for (const u of natsUsers) {
+    const v = /^<< \$([A-Z_]+) >>$/.exec(String(u.password ?? ""));
+    const ref = v && values.container?.env?.[v[1]]?.valueFrom?.secretKeyRef;
+    if (!v) fail(null, `k8s/nats/values.yaml: the password of NATS user ${u.user} is not a << $VAR >> from a Secret`);
+    else if (ref?.name !== `nats-user-${u.user}`) fail(null, `k8s/nats/values.yaml: ${v[1]} does not come from the Secret nats-user-${u.user}`);
+    if (!u.permissions?.publish?.allow?.length) fail(null, `k8s/nats/values.yaml: NATS user ${u.user} may publish anywhere`);
+    if (!u.permissions?.subscribe?.allow?.length) fail(null, `k8s/nats/values.yaml: NATS user ${u.user} may subscribe anywhere`);
+  }
+  for (const d of docs.filter((x) => x.kind === "Deployment")) {
+    for (const c of d.spec.template.spec.containers) {
+      if (envOf(c, "NATS_URL") === undefined) continue;
+      const user = envOf(c, "NATS_USER");
+      const pw = c.env?.find((e) => e.name === "NATS_PASSWORD")?.valueFrom?.secretKeyRef;
+      if (!user) fail(d, "connects to NATS without NATS_USER");
+      else if (!natsUsers.some((u) => u.user === user)) fail(d, `NATS_USER ${user} is not a user in k8s/nats/values.yaml`);
+      else if (pw?.name !== `nats-user-${user}` || pw?.key !== "password") fail(d, `NATS_PASSWORD does not come from the Secret nats-user-${user} (key password)`);
+    }
+  }
+
   // The other Helm values parse, and hold no credential.
   for (const f of ["nats/values-cloud.yaml", "redis/operator-values.yaml", "monitoring/prometheus-values.yaml"]) {
     const doc = parseAllDocuments(readFileSync(join(srcDir, "k8s", f), "utf8"))[0];
