@@ -155,6 +155,8 @@ int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_watch(struct cli *cli, int argc, char **argv);
 int cmd_explain(struct cli *cli, int argc, char **argv);
 extern const struct opt_spec status_opts[], watch_opts[], explain_opts[];
+int cmd_simulate(struct cli *cli, int argc, char **argv);
+extern const struct opt_spec simulate_opts[];
 int cmd_version(struct cli *cli, int argc, char **argv);
 int cmd_completion(struct cli *cli, int argc, char **argv);
 int cmd_help_run(struct cli *cli, int argc, char **argv);

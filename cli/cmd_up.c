@@ -6,6 +6,9 @@
  */
 #include "clock.h"
 #include "cli.h"
+#include "local_stack.h"
+#include "kube/kube_types.h"
+#include "kube/manifest.h"
 #include "paths.h"
 #include "mq/proto.h"
 #include "stack.h"
@@ -31,6 +34,12 @@ enum {
     UP_REDIS_PORT,
     UP_NO_REDIS,
     UP_WAIT,
+    UP_AUTOSCALE,
+    UP_POLLING,
+    UP_COOLDOWN,
+    UP_MIN_WORKERS,
+    UP_MAX_WORKERS,
+    UP_SCALEDOBJECT,
 };
 
 const struct opt_spec up_opts[] = {
@@ -41,6 +50,19 @@ const struct opt_spec up_opts[] = {
     {UP_NO_REDIS, 0, "no-redis", NULL, "do not start redis-server", NULL},
     {UP_WAIT, 0, "wait", "SECONDS", "how long to wait for the stack to be ready (default 20)",
      NULL},
+    {UP_AUTOSCALE, 0, "autoscale", NULL,
+     "scale the workers with KEDA's and the HPA's rules from the bundled ScaledObject", NULL},
+    {UP_POLLING, 0, "polling-interval", "SECONDS",
+     "with --autoscale: seconds between polls (default the ScaledObject's, 5)", NULL},
+    {UP_COOLDOWN, 0, "cooldown", "SECONDS",
+     "with --autoscale: idle seconds before scaling to zero (default the ScaledObject's, 30)",
+     NULL},
+    {UP_MIN_WORKERS, 0, "min-workers", "N",
+     "with --autoscale: fewest workers (default the ScaledObject's, 0)", NULL},
+    {UP_MAX_WORKERS, 0, "max-workers", "N",
+     "with --autoscale: most workers, up to 32 (default the ScaledObject's, 10)", NULL},
+    {UP_SCALEDOBJECT, 0, "scaledobject", "FILE",
+     "with --autoscale: the ScaledObject manifest to follow (default the bundled one)", ":file"},
     {0, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -49,6 +71,10 @@ struct up_args {
     int nats_port, monitor_port, redis_port;
     bool no_redis;
     double wait_s;
+    bool workers_given;
+    bool autoscale;
+    int polling_s, cooldown_s, min_workers, max_workers; /* -1: the ScaledObject's */
+    const char *scaledobject;
 };
 
 static void sleep_ms(int ms)
@@ -71,42 +97,6 @@ static int port_open(int port)
     int ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
     close(fd);
     return ok;
-}
-
-/* Starts argv[0] detached in its own session with output to log; fills the
- * process record. env is NULL-terminated "NAME=value" entries to add. */
-static int spawn(const char *role, char *const argv[], char *const env[], const char *log,
-                 struct stack_proc *p)
-{
-    pid_t pid = fork();
-    if (pid < 0)
-        return -errno;
-    if (pid == 0) {
-        setsid();
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        if (nul >= 0)
-            dup2(nul, 0);
-        /* A daemon keeps none of its caller's descriptors: a pipe held open
-         * here would make whoever reads memectl's output wait forever. */
-        close_range(3, ~0U, 0);
-        for (size_t i = 0; env && env[i]; i++)
-            putenv(env[i]);
-        execv(argv[0], argv);
-        dprintf(2, "memectl up: cannot run %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    memset(p, 0, sizeof(*p));
-    snprintf(p->role, sizeof(p->role), "%s", role);
-    p->pid = pid;
-    /* /proc/PID/stat exists as soon as fork returns. */
-    for (int i = 0; i < 50 && (p->start = stack_start_time(pid)) == 0; i++)
-        sleep_ms(2);
-    return 0;
 }
 
 static void show_log_tail(const char *log)
@@ -184,7 +174,7 @@ static int start_nats(const char *dir, const char *logs, const struct up_args *a
         goto out;
     }
     char *argv[] = {bin, "-c", conf, NULL};
-    if (spawn("nats", argv, NULL, log, p) < 0) {
+    if (local_spawn("nats", argv, NULL, log, p) < 0) {
         cli_error("cannot start nats-server: %s", strerror(errno));
         goto out;
     }
@@ -270,7 +260,7 @@ static int start_redis(const char *dir, const char *logs, const struct up_args *
                     "--daemonize",
                     "no",
                     NULL};
-    if (spawn("redis", argv, NULL, log, p) < 0) {
+    if (local_spawn("redis", argv, NULL, log, p) < 0) {
         cli_error("cannot start redis-server: %s", strerror(errno));
         goto out;
     }
@@ -291,35 +281,6 @@ out:
     free(log);
     free(rdir);
     return rc;
-}
-
-static int start_worker(const char *logs, int index, int nats_port, int redis_port,
-                        struct stack_proc *p)
-{
-    char *bin = paths_find_program("meme-worker");
-    if (!bin) {
-        cli_error("meme-worker was not found next to memectl or on PATH (run `make`)");
-        return EXIT_FAIL;
-    }
-    char *log = xasprintf("%s/worker-%d.log", logs, index);
-    char nats_env[64], redis_env[64], id_env[64];
-    snprintf(nats_env, sizeof(nats_env), "NATS_URL=nats://127.0.0.1:%d", nats_port);
-    snprintf(redis_env, sizeof(redis_env), "REDIS_URL=redis://127.0.0.1:%d", redis_port);
-    snprintf(id_env, sizeof(id_env), "WORKER_ID=local-%d", index);
-    /* An empty value is unset for the worker: without --redis-port no cache
-     * (whatever the caller's REDIS_URL), and no HTTP port the workers would
-     * fight over. */
-    char *env[] = {nats_env, redis_port ? redis_env : "REDIS_URL=", id_env, "METRICS_ADDR=", NULL};
-    char *argv[] = {bin, NULL};
-    int rc = spawn("worker", argv, env, log, p);
-    p->port = index;
-    free(bin);
-    free(log);
-    if (rc < 0) {
-        cli_error("cannot start meme-worker: %s", strerror(-rc));
-        return EXIT_FAIL;
-    }
-    return 0;
 }
 
 static int parse_port(const struct cmd_spec *cmd, const char *opt, const char *v, int *out)
@@ -344,6 +305,7 @@ static int parse_up_args(struct cli *cli, int argc, char **argv, struct up_args 
     a->redis_port = 6379;
     a->no_redis = false;
     a->wait_s = 20;
+    a->polling_s = a->cooldown_s = a->min_workers = a->max_workers = -1;
     opt_init(&it, cli->cmd, argc, argv);
     while ((r = opt_next(&it)) > 0) {
         char *end;
@@ -359,8 +321,45 @@ static int parse_up_args(struct cli *cli, int argc, char **argv, struct up_args 
                 goto out;
             }
             a->workers = (int)n;
+            a->workers_given = true;
             break;
         }
+        case UP_AUTOSCALE:
+            a->autoscale = true;
+            break;
+        case UP_POLLING:
+        case UP_COOLDOWN:
+        case UP_MIN_WORKERS:
+        case UP_MAX_WORKERS: {
+            static const struct {
+                int key;
+                const char *name;
+                long lo, hi;
+            } lim[] = {{UP_POLLING, "polling-interval", 1, 3600},
+                       {UP_COOLDOWN, "cooldown", 0, 86400},
+                       {UP_MIN_WORKERS, "min-workers", 0, 32},
+                       {UP_MAX_WORKERS, "max-workers", 1, 32}};
+            size_t k = 0;
+            while (lim[k].key != it.key)
+                k++;
+            errno = 0;
+            long n = strtol(it.value, &end, 10);
+            if (errno || end == it.value || *end || n < lim[k].lo || n > lim[k].hi) {
+                cmd_usage_error(cli->cmd, "--%s must be a whole number from %ld to %ld, not \"%s\"",
+                                lim[k].name, lim[k].lo, lim[k].hi, it.value);
+                rc = EXIT_USAGE;
+                goto out;
+            }
+            int *slot = it.key == UP_POLLING       ? &a->polling_s
+                        : it.key == UP_COOLDOWN    ? &a->cooldown_s
+                        : it.key == UP_MIN_WORKERS ? &a->min_workers
+                                                   : &a->max_workers;
+            *slot = (int)n;
+            break;
+        }
+        case UP_SCALEDOBJECT:
+            a->scaledobject = it.value;
+            break;
         case UP_NATS_PORT:
             if (parse_port(cli->cmd, "nats-port", it.value, &a->nats_port) < 0)
                 rc = EXIT_USAGE;
@@ -389,12 +388,26 @@ static int parse_up_args(struct cli *cli, int argc, char **argv, struct up_args 
     }
     if (r < 0)
         rc = EXIT_USAGE;
+    if (!rc && !a->autoscale &&
+        (a->polling_s >= 0 || a->cooldown_s >= 0 || a->min_workers >= 0 || a->max_workers >= 0 ||
+         a->scaledobject)) {
+        cmd_usage_error(cli->cmd, "--polling-interval, --cooldown, --min-workers, --max-workers "
+                                  "and --scaledobject go with --autoscale");
+        rc = EXIT_USAGE;
+    }
+    if (!rc && a->autoscale && a->workers_given) {
+        cmd_usage_error(cli->cmd, "--workers and --autoscale exclude each other: the autoscaler "
+                                  "chooses the number (see --min-workers and --max-workers)");
+        rc = EXIT_USAGE;
+    }
 out:
     opt_release(&it);
     return rc;
 }
 
-/* Waits until at least one worker pulls from the consumer. */
+/* Waits until at least one worker pulls from the consumer. With no worker
+ * to wait for (an autoscaled stack at zero), makes the stream and the
+ * consumer the workers would make, so requests queue and /jsz shows the lag. */
 static int wait_ready(int nats_port, int workers, double deadline)
 {
     char url[64];
@@ -406,7 +419,11 @@ static int wait_ready(int nats_port, int workers, double deadline)
     if (mq_connect(&mq, &co, &err) < 0)
         goto out;
     if (workers == 0) {
-        rc = 0;
+        if (mq_ensure_stream(&mq, PROTO_STREAM, &err) == 0 &&
+            mq_ensure_consumer(&mq, PROTO_STREAM, PROTO_CONSUMER, 60000, &err) == 0)
+            rc = 0;
+        else
+            cli_error("%s", err.msg);
         goto out;
     }
     while (clock_now_s() < deadline) {
@@ -422,6 +439,67 @@ out:
     return rc;
 }
 
+/* The path of the running memectl, for the autoscaler it starts. */
+static char *self_path(void)
+{
+    char buf[4096];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+    if (n <= 0)
+        return NULL;
+    buf[n] = 0;
+    return xstrdup(buf);
+}
+
+/* Starts the local autoscaler (memectl __autoscaler) with a's rules. */
+static int start_autoscaler(const char *logs, const struct up_args *a, const char *manifest,
+                            struct stack_proc *p)
+{
+    char *self = self_path();
+    if (!self) {
+        cli_error("cannot find the memectl executable to run the autoscaler");
+        return EXIT_FAIL;
+    }
+    char ports[3][16], over[4][16];
+    snprintf(ports[0], sizeof(ports[0]), "%d", a->nats_port);
+    snprintf(ports[1], sizeof(ports[1]), "%d", a->monitor_port);
+    snprintf(ports[2], sizeof(ports[2]), "%d", a->redis_port);
+    char *argv[24];
+    int n = 0;
+    argv[n++] = self;
+    argv[n++] = "__autoscaler";
+    argv[n++] = "--manifest";
+    argv[n++] = (char *)manifest;
+    argv[n++] = "--nats-port";
+    argv[n++] = ports[0];
+    argv[n++] = "--monitor-port";
+    argv[n++] = ports[1];
+    argv[n++] = "--redis-port";
+    argv[n++] = ports[2];
+    const struct {
+        const char *flag;
+        int v;
+    } o[] = {{"--polling-interval", a->polling_s},
+             {"--cooldown", a->cooldown_s},
+             {"--min-workers", a->min_workers},
+             {"--max-workers", a->max_workers}};
+    for (size_t i = 0; i < 4; i++)
+        if (o[i].v >= 0) {
+            snprintf(over[i], sizeof(over[i]), "%d", o[i].v);
+            argv[n++] = (char *)o[i].flag;
+            argv[n++] = over[i];
+        }
+    argv[n] = NULL;
+    char *log = xasprintf("%s/autoscaler.log", logs);
+    int rc = local_spawn("autoscaler", argv, NULL, log, p);
+    free(log);
+    free(self);
+    if (rc < 0) {
+        cli_error("cannot start the autoscaler: %s", strerror(-rc));
+        return EXIT_FAIL;
+    }
+    return 0;
+}
+
 int cmd_up(struct cli *cli, int argc, char **argv)
 {
     struct up_args a;
@@ -433,15 +511,38 @@ int cmd_up(struct cli *cli, int argc, char **argv)
     char *dir = paths_state_dir();
     char *logs = xasprintf("%s/logs", dir);
     char *store = xasprintf("%s/nats", dir);
+    char *manifest = NULL;
+    struct kube_scaledobject so;
+    memset(&so, 0, sizeof(so));
     double deadline = clock_now_s() + a.wait_s;
-    int started = 0;
+    int started = 0, lock = -1;
     memset(&next, 0, sizeof(next));
 
+    if (a.autoscale) {
+        /* The rules first: a bad manifest or override starts nothing. */
+        struct meme_err err = {0};
+        manifest =
+            a.scaledobject ? xstrdup(a.scaledobject) : manifest_find_bundled(MANIFEST_SCALEDOBJECT);
+        if (!manifest) {
+            cli_error("the bundled ScaledObject (%s) is neither installed next to memectl "
+                      "(share/memectl) nor in its source tree; pass --scaledobject FILE",
+                      MANIFEST_SCALEDOBJECT);
+            rc = EXIT_FAIL;
+            goto out;
+        }
+        if (local_autoscaler_rules(manifest, a.polling_s, a.cooldown_s, a.min_workers,
+                                   a.max_workers, &so, &err) != 0) {
+            cli_error("%s", err.msg);
+            rc = err.code == MEME_E_NOT_FOUND || err.code == MEME_E_IO ? EXIT_FAIL : EXIT_USAGE;
+            goto out;
+        }
+    }
     if (paths_mkdir_p(logs, 0700) < 0 || paths_mkdir_p(store, 0700) < 0) {
         cli_error("cannot create the state directory %s: %s", dir, strerror(errno));
         rc = EXIT_FAIL;
         goto out;
     }
+    lock = stack_lock(dir, NULL);
     stack_load(dir, &st);
 
     /* Keep what still runs; forget what died. */
@@ -471,7 +572,21 @@ int cmd_up(struct cli *cli, int argc, char **argv)
     if (a.no_redis && !(redis && stack_proc_alive(redis)))
         a.redis_port = 0;
 
-    /* Workers: keep up to N that run, stop extras, start the missing. */
+    /* The autoscaler: --autoscale (re)starts it with the rules given; a
+     * fixed --workers count stops it; a plain `up` leaves it be. */
+    struct stack_proc *scaler = stack_find_role(&st, "autoscaler");
+    bool scaler_alive = scaler && stack_proc_alive(scaler);
+    bool autoscaled = a.autoscale || (scaler_alive && !a.workers_given);
+    if (scaler_alive && (a.autoscale || a.workers_given)) {
+        struct stack_proc *one[1] = {scaler};
+        stack_stop_procs(one, 1, 10);
+        scaler_alive = false;
+    }
+    if (scaler_alive)
+        next.procs[next.count++] = *scaler;
+
+    /* Workers: keep up to N that run, stop extras, start the missing; an
+     * autoscaled stack keeps what runs and leaves the number to the autoscaler. */
     struct stack_proc *extra[STACK_MAX_PROCS];
     size_t nextra = 0;
     int have = 0;
@@ -480,7 +595,7 @@ int cmd_up(struct cli *cli, int argc, char **argv)
         struct stack_proc *p = &st.procs[i];
         if (strcmp(p->role, "worker") != 0 || !stack_proc_alive(p))
             continue;
-        if (have < a.workers) {
+        if (autoscaled || have < a.workers) {
             next.procs[next.count++] = *p;
             if (p->port >= 0 && p->port <= STACK_MAX_PROCS)
                 used[p->port] = true;
@@ -491,22 +606,34 @@ int cmd_up(struct cli *cli, int argc, char **argv)
     }
     if (nextra)
         stack_stop_procs(extra, nextra, 10);
-    for (int idx = 1; have < a.workers && idx <= STACK_MAX_PROCS; idx++) {
+    for (int idx = 1; !autoscaled && have < a.workers && idx <= STACK_MAX_PROCS; idx++) {
         if (used[idx])
             continue;
         struct stack_proc p;
-        if ((rc = start_worker(logs, idx, a.nats_port, a.redis_port, &p)) != 0)
+        if ((rc = local_start_worker(logs, idx, a.nats_port, a.redis_port, &p)) != 0)
             goto save;
         next.procs[next.count++] = p;
         have++;
         started++;
     }
-    if (wait_ready(a.nats_port, a.workers, deadline) < 0) {
-        cli_error("the stack started but no worker is pulling requests after %.0f s; see the "
-                  "logs in %s",
-                  a.wait_s, logs);
+    if (wait_ready(a.nats_port, autoscaled ? 0 : a.workers, deadline) < 0) {
+        if (autoscaled)
+            cli_error("cannot make stream %s and consumer %s for the autoscaler; see the logs "
+                      "in %s",
+                      PROTO_STREAM, PROTO_CONSUMER, logs);
+        else
+            cli_error("the stack started but no worker is pulling requests after %.0f s; see "
+                      "the logs in %s",
+                      a.wait_s, logs);
         rc = EXIT_FAIL;
         goto save;
+    }
+    if (a.autoscale) {
+        struct stack_proc p;
+        if ((rc = start_autoscaler(logs, &a, manifest, &p)) != 0)
+            goto save;
+        next.procs[next.count++] = p;
+        started++;
     }
     rc = EXIT_OK;
 save:
@@ -522,12 +649,34 @@ save:
             printf("  redis    redis://127.0.0.1:%d\n", a.redis_port);
         else
             printf("  redis    not started (--no-redis)\n");
-        printf("  workers  %d\n", have);
+        if (a.autoscale) {
+            const struct kube_trigger *t = &so.triggers[0];
+            for (int i = 0; i < so.ntriggers; i++)
+                if (strcmp(so.triggers[i].type, "nats-jetstream") == 0) {
+                    t = &so.triggers[i];
+                    break;
+                }
+            printf("  workers  %d now, autoscaled %d..%d: pollingInterval %ds, cooldownPeriod "
+                   "%ds, lagThreshold %lld, activationLagThreshold %lld\n",
+                   have, so.min_replicas, so.max_replicas, so.polling_s, so.cooldown_s,
+                   (long long)t->lag_threshold, (long long)t->activation_lag_threshold);
+            printf("  rules    %s\n", manifest);
+        } else if (autoscaled) {
+            printf("  workers  %d now, autoscaled (see memectl status)\n", have);
+        } else {
+            printf("  workers  %d\n", have);
+        }
         printf("  logs     %s/\n", logs);
-        cli_info(cli, "next: memectl gen \"one does not simply | make a meme\"   stop: "
-                      "memectl down");
+        if (autoscaled)
+            cli_info(cli, "next: memectl tui, then b for a burst, and watch the workers come "
+                          "and go   stop: memectl down");
+        else
+            cli_info(cli, "next: memectl gen \"one does not simply | make a meme\"   stop: "
+                          "memectl down");
     }
 out:
+    stack_unlock(lock);
+    free(manifest);
     free(dir);
     free(logs);
     free(store);

@@ -20,7 +20,10 @@ const struct cmd_spec commands[] = {
     {"up", "start a local stack: nats-server, redis-server and workers", "[options]",
      "Starts nats-server -js, redis-server and N meme-worker processes on this\n"
      "machine, in the background, with state and logs under the state directory.\n"
-     "Running it again keeps what is running and adjusts the number of workers.",
+     "Running it again keeps what is running and adjusts the number of workers.\n"
+     "--autoscale starts the local autoscaler instead of a fixed number: it scales\n"
+     "the workers between --min-workers and --max-workers with KEDA's and the\n"
+     "HPA's rules and the numbers of the bundled ScaledObject.",
      up_opts, cmd_up, 1},
     {"down", "stop the local stack started by `memectl up`", "[options]",
      "Stops exactly the processes `memectl up` started (checked by process id and\n"
@@ -55,6 +58,15 @@ const struct cmd_spec commands[] = {
      "activation. VPA: target against requests and whether the updater may act.\n"
      "Warns when two autoscalers drive the same workload.",
      explain_opts, cmd_explain, 1},
+    {"simulate", "run a load profile through the autoscalers' rules, without a cluster",
+     "[options]",
+     "Runs a load (a built-in spike, ramp or steady profile, or a CSV of rate over\n"
+     "time) through KEDA's and the HPA's rules with the bundled ScaledObject and\n"
+     "the gateway's HPA, or the scalers in --manifest, and prints the replica\n"
+     "timeline with the queue wait a request would see for the per-worker\n"
+     "throughput given (or measured by `memectl bench --json`): a what-if for\n"
+     "lagThreshold, pollingInterval and cooldownPeriod.",
+     simulate_opts, cmd_simulate, 1},
     {"templates", "list the local engine's meme templates", "[options]", NULL, templates_opts,
      cmd_templates, 1},
     {"completion", "print a shell completion script", "bash|zsh|fish",

@@ -3,6 +3,7 @@
  * table (commands.c) to the command's cmd_<name>.c.
  */
 #include "cli.h"
+#include "local_stack.h"
 #include "xalloc.h"
 
 #include <nats/nats.h>
@@ -36,6 +37,8 @@ int main(int argc, char **argv)
 
     if (argc > 1 && strcmp(argv[1], "__complete") == 0)
         return cmd_complete_words(commands, argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "__autoscaler") == 0)
+        return local_autoscaler_main(argc - 1, argv + 1);
 
     const char *config_file = NULL;
     int i = 1;

@@ -10,10 +10,12 @@
 #include "xalloc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +23,29 @@
 static char *state_file(const char *dir)
 {
     return xasprintf("%s/stack", dir);
+}
+
+int stack_lock(const char *dir, volatile int *stop)
+{
+    char *path = xasprintf("%s/stack.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    free(path);
+    if (fd < 0)
+        return -errno;
+    while (flock(fd, LOCK_EX) != 0) {
+        if (errno != EINTR || (stop && *stop)) {
+            int rc = -errno;
+            close(fd);
+            return rc;
+        }
+    }
+    return fd;
+}
+
+void stack_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* releases the flock */
 }
 
 int stack_load(const char *dir, struct stack *st)

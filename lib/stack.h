@@ -12,7 +12,7 @@
 #define STACK_MAX_PROCS 64
 
 struct stack_proc {
-    char role[16]; /* "nats", "redis", "worker" */
+    char role[16]; /* "nats", "redis", "worker", "autoscaler" */
     pid_t pid;
     unsigned long long start; /* /proc/PID/stat start time, guards against pid reuse */
     int port;                 /* nats: client port; redis: port; worker: index */
@@ -24,6 +24,12 @@ struct stack {
     struct stack_proc procs[STACK_MAX_PROCS];
 };
 
+/* Takes the stack's lock (dir/stack.lock), waiting for it: `memectl up`,
+ * `down` and the local autoscaler change the state file under it. Returns a
+ * descriptor for stack_unlock(), or -errno; gives up with -EINTR when a
+ * signal arrives and *stop is set (stop may be NULL). */
+int stack_lock(const char *dir, volatile int *stop);
+void stack_unlock(int fd);
 /* Reads the state file in dir; an absent file is an empty stack (0). */
 int stack_load(const char *dir, struct stack *st);
 /* Writes it atomically; 0 or -errno. */

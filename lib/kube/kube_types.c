@@ -332,6 +332,11 @@ int kube_scaledobject_parse(json_t *obj, struct kube_scaledobject *s, struct mem
         d->lag_threshold = meta_int(md, "lagThreshold", 10);
         d->activation_lag_threshold = meta_int(md, "activationLagThreshold", 0);
     }
+    kube_hpa_default_rules(&s->up, &s->down);
+    json_t *beh = at(spec, "advanced.horizontalPodAutoscalerConfig.behavior");
+    s->has_behavior = json_is_object(beh);
+    rules(json_object_get(beh, "scaleUp"), &s->up);
+    rules(json_object_get(beh, "scaleDown"), &s->down);
     json_t *st = json_object_get(obj, "status");
     copy(s->hpa_name, sizeof(s->hpa_name), json_object_get(st, "hpaName"));
     if (!s->hpa_name[0])

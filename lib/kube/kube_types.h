@@ -127,6 +127,10 @@ struct kube_scaledobject {
     struct kube_condition conditions[KUBE_MAX_CONDITIONS];
     int nconditions;
     char last_active[32];
+    /* advanced.horizontalPodAutoscalerConfig.behavior, copied by KEDA into
+     * the HPA it makes; without it that HPA has no spec.behavior. */
+    bool has_behavior;
+    struct kube_hpa_rules up, down; /* with the API's defaults filled in */
 };
 
 struct kube_resources {

@@ -241,10 +241,15 @@ void scale_hpa(const struct scale_hpa_in *in, struct scale_hpa_out *out)
         if (m->missing || m->target <= 0)
             continue;
         o->ratio = m->current / m->target;
+        if (m->external && m->total > 0 && in->current > 0)
+            o->ratio = m->total / (m->target * (double)in->current);
         int pods = in->ready > 0 && !m->external ? in->ready : in->current;
         if (fabs(1.0 - o->ratio) <= tol) {
             o->within_tolerance = true;
             o->proposal = in->current;
+        } else if (m->external && m->total > 0) {
+            /* the controller: ceil(usage / targetAverageValue), in whole milli-units */
+            o->proposal = (int)ceil(m->total / m->target);
         } else if (m->external) {
             o->proposal = (int)ceil(o->ratio * (double)in->current);
         } else {

@@ -26,6 +26,8 @@ struct scale_metric_in {
     double target;
     bool missing;  /* no current value: the controller skips the metric */
     bool external; /* External AverageValue: ceil(total / target), not per ready pod */
+    double total;  /* external: the metric's total when known (> 0), so the proposal is
+                      ceil(total / target) without the rounding of total / replicas */
 };
 
 /* A replica recommendation the controller made age_s seconds ago. */
