@@ -213,7 +213,8 @@ static void trace_release(struct trace *tr)
  * and a worker is there. < 0 when that never happens within the trace. */
 static double wait_at(const struct trace *tr, size_t k, double dt)
 {
-    double need = tr->a[k] - 1e-6;
+    /* everything that arrived before it */
+    double need = (k > 0 ? tr->a[k - 1] : 0) - 1e-6;
     size_t lo = k, hi = tr->n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
