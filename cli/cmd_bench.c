@@ -8,6 +8,7 @@
  * the local stack away during the run and reports how long the requests it
  * held took to be answered by the others.
  */
+#include "autoscaler.h"
 #include "bench_takeover.h"
 #include "clock.h"
 #include "cli.h"
@@ -16,6 +17,7 @@
 #include "kube/kube_status.h"
 #include "kube/kubeconfig.h"
 #include "mq/proto.h"
+#include "paths.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -134,6 +136,8 @@ struct bench {
     size_t errors[MEME_CODE_COUNT + 1];      /* by -code; last slot: timeouts */
     size_t error_count, cache_hits, cache_known;
     size_t bad_replies;
+    char workers[64][64]; /* distinct Meme-Worker ids that answered */
+    int nworkers;
 };
 
 /* Replicas of each scaler sampled during the run (the scale-up timeline). */
@@ -142,11 +146,13 @@ struct bench {
 
 struct timeline {
     struct kube_client *kube;
+    char *state_dir; /* the local stack's, when a local autoscaler runs */
+    bool running;
     pthread_t thread;
     int stop; /* read and written with __atomic: another thread polls it */
     double t0;
     int nscalers;
-    char names[TIMELINE_SCALERS][96]; /* "HPA ns/name", "ScaledObject ns/name" */
+    char names[TIMELINE_SCALERS][96]; /* "HPA ns/name", "ScaledObject ns/name", "local ns/name" */
     int n;
     double t[TIMELINE_MAX];
     int replicas[TIMELINE_MAX][TIMELINE_SCALERS];
@@ -166,33 +172,53 @@ static int timeline_slot(struct timeline *tl, const char *kind, const char *ns, 
     return tl->nscalers++;
 }
 
-/* One sample: each HPA's current replicas (KEDA's HPA stands for its ScaledObject). */
+/* One sample: each HPA's current replicas (KEDA's HPA stands for its
+ * ScaledObject), and the local autoscaler's workers when one runs. */
 static void timeline_sample(struct timeline *tl)
 {
-    struct kube_status st;
-    memset(&st, 0, sizeof(st));
-    struct meme_err err = {0};
     if (tl->n >= TIMELINE_MAX)
         return;
-    if (kube_status_fetch(tl->kube, kube_status_default_namespaces, KUBE_STATUS_DEFAULT_NS_COUNT,
-                          &st, &err) != 0) {
-        snprintf(tl->error, sizeof(tl->error), "%s", err.msg);
-        kube_status_release(&st);
-        return;
-    }
     int k = tl->n;
+    bool any = false;
     for (int j = 0; j < TIMELINE_SCALERS; j++)
         tl->replicas[k][j] = -1;
-    for (int i = 0; i < st.nhpas; i++) {
-        const struct kube_hpa *h = &st.hpas[i];
-        int slot = h->keda_owner[0] ? timeline_slot(tl, "ScaledObject", h->meta.ns, h->keda_owner)
-                                    : timeline_slot(tl, "HPA", h->meta.ns, h->meta.name);
-        if (slot >= 0)
-            tl->replicas[k][slot] = h->current_replicas;
+    if (tl->kube) {
+        struct kube_status st;
+        memset(&st, 0, sizeof(st));
+        struct meme_err err = {0};
+        if (kube_status_fetch(tl->kube, kube_status_default_namespaces,
+                              KUBE_STATUS_DEFAULT_NS_COUNT, &st, &err) != 0) {
+            snprintf(tl->error, sizeof(tl->error), "%s", err.msg);
+        } else {
+            for (int i = 0; i < st.nhpas; i++) {
+                const struct kube_hpa *h = &st.hpas[i];
+                int slot = h->keda_owner[0]
+                               ? timeline_slot(tl, "ScaledObject", h->meta.ns, h->keda_owner)
+                               : timeline_slot(tl, "HPA", h->meta.ns, h->meta.name);
+                if (slot >= 0)
+                    tl->replicas[k][slot] = h->current_replicas;
+            }
+            any = true;
+        }
+        kube_status_release(&st);
     }
+    if (tl->state_dir && autoscaler_running(tl->state_dir)) {
+        struct autoscaler_view *v = xcalloc(1, sizeof(*v));
+        if (autoscaler_read(tl->state_dir, v, NULL) == 0) {
+            const char *slash = strchr(v->name, '/');
+            char ns[64];
+            snprintf(ns, sizeof(ns), "%.*s", slash ? (int)(slash - v->name) : 0, v->name);
+            int slot = timeline_slot(tl, "local", ns, slash ? slash + 1 : v->name);
+            if (slot >= 0)
+                tl->replicas[k][slot] = v->replicas;
+            any = true;
+        }
+        free(v);
+    }
+    if (!any)
+        return;
     tl->t[k] = clock_now_s() - tl->t0;
     tl->n++;
-    kube_status_release(&st);
 }
 
 static void *timeline_main(void *arg)
@@ -207,7 +233,8 @@ static void *timeline_main(void *arg)
     return NULL;
 }
 
-/* Starts sampling when a cluster is configured; false (silently) when none is. */
+/* Starts sampling when a cluster is configured or a local autoscaler runs;
+ * false (silently) when neither is there. */
 static bool timeline_start(struct timeline *tl, const struct bench_args *a, double t0)
 {
     struct kube_config cfg;
@@ -216,35 +243,48 @@ static bool timeline_start(struct timeline *tl, const struct bench_args *a, doub
     o.kubeconfig = a->kubeconfig;
     o.context = a->context ? a->context : config_get(CFG_CONTEXT);
     struct meme_err err = {0};
+    tl->t0 = t0;
+    char *dir = paths_state_dir();
+    if (autoscaler_running(dir))
+        tl->state_dir = dir;
+    else
+        free(dir);
     if (kube_config_load(&cfg, &o, &err) != 0) {
         if (a->kubeconfig)
             cli_error("no replica timeline: %s", err.msg);
-        return false;
+    } else {
+        tl->kube = kube_client_new(&cfg);
+        kube_client_set_timeout(tl->kube, 3000);
     }
-    tl->kube = kube_client_new(&cfg);
-    kube_client_set_timeout(tl->kube, 3000);
-    tl->t0 = t0;
+    if (!tl->kube && !tl->state_dir)
+        return false;
     timeline_sample(tl);
     if (tl->n == 0) {
         if (a->kubeconfig || a->context)
             cli_error("no replica timeline: %s", tl->error);
         kube_client_free(tl->kube);
         tl->kube = NULL;
+        free(tl->state_dir);
+        tl->state_dir = NULL;
         return false;
     }
+    tl->running = true;
     pthread_create(&tl->thread, NULL, timeline_main, tl);
     return true;
 }
 
 static void timeline_stop(struct timeline *tl)
 {
-    if (!tl->kube)
+    if (!tl->running)
         return;
     __atomic_store_n(&tl->stop, 1, __ATOMIC_RELEASE);
     pthread_join(tl->thread, NULL);
     timeline_sample(tl); /* where the run left them */
     kube_client_free(tl->kube);
     tl->kube = NULL;
+    free(tl->state_dir);
+    tl->state_dir = NULL;
+    tl->running = false;
 }
 
 /* Waits (b->lock held) until a reply arrives or ms pass. */
@@ -486,6 +526,14 @@ static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *m, void
         s->code = 0;
         const char *q = hdr(m, PROTO_H_QUEUE_MS), *g = hdr(m, PROTO_H_GEN_MS);
         const char *c = hdr(m, PROTO_H_CACHE);
+        const char *wk = hdr(m, PROTO_H_WORKER);
+        if (wk) {
+            int k = 0;
+            while (k < b->nworkers && strncmp(b->workers[k], wk, sizeof(b->workers[0]) - 1) != 0)
+                k++;
+            if (k == b->nworkers && k < 64)
+                snprintf(b->workers[b->nworkers++], sizeof(b->workers[0]), "%s", wk);
+        }
         s->queue_ms = q ? atof(q) : 0;
         s->gen_ms = g ? atof(g) : 0;
         if (c) {
@@ -614,6 +662,8 @@ static void report_json(const struct bench *b, const struct bench_args *a, doubl
     json_object_set_new(o, "ok", json_integer((json_int_t)b->total.count));
     json_object_set_new(o, "duration_s", json_real(span));
     json_object_set_new(o, "throughput", json_real(span > 0 ? (double)b->total.count / span : 0));
+    /* the workers that answered: memectl simulate --bench divides by them */
+    json_object_set_new(o, "workers", json_integer(b->nworkers));
     json_object_set_new(o, "latency_ms", latency_json(&b->total));
     json_object_set_new(o, "queue_ms", latency_json(&b->queue));
     json_object_set_new(o, "gen_ms", latency_json(&b->gen));
@@ -668,7 +718,8 @@ static void report_text(const struct bench *b, const struct bench_args *a, doubl
     printf("requests    %zu sent, %zu answered, %llu ok, %zu errors, %zu without reply\n", b->sent,
            b->answered, (unsigned long long)t->count, b->error_count, timeouts);
     printf("duration    %.2f s\n", span);
-    printf("throughput  %.1f memes/s\n", span > 0 ? (double)t->count / span : 0);
+    printf("throughput  %.1f memes/s from %d worker%s\n", span > 0 ? (double)t->count / span : 0,
+           b->nworkers, b->nworkers == 1 ? "" : "s");
     if (t->count) {
         printf("latency     min %.1f  p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f ms\n",
                (double)t->min / 1000.0, (double)hist_quantile(t, 0.5) / 1000.0,

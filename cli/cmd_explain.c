@@ -330,8 +330,21 @@ int cmd_explain(struct cli *cli, int argc, char **argv)
     json_t *obj = NULL, *j = NULL;
     struct buf b = BUF_INIT;
     struct meme_err err = {0};
+    if (it.npositional == 1 && strcmp(it.positional[0], "local") == 0) {
+        /* the local autoscaler of `memectl up --autoscale` (local_view.c) */
+        rc = local_view_explain(&b, a.out == OUT_JSON ? &j : NULL);
+        if (rc == 0 && j) {
+            json_dumpf(j, stdout,
+                       JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15) |
+                           JSON_ENSURE_ASCII);
+            fputc('\n', stdout);
+        } else if (rc == 0) {
+            fwrite(b.data, 1, b.len, stdout);
+        }
+        goto out;
+    }
     if (it.npositional != 2) {
-        cmd_usage_error(cli->cmd, "want a kind (hpa, scaledobject or vpa) and a name");
+        cmd_usage_error(cli->cmd, "want a kind (hpa, scaledobject or vpa) and a name, or local");
         rc = EXIT_USAGE;
         goto out;
     }

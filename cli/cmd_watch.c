@@ -254,6 +254,8 @@ int cmd_watch(struct cli *cli, int argc, char **argv)
         int replicas = 0;
         for (int i = 0; i < v->ks.nworkloads; i++)
             replicas += v->ks.workloads[i].ready;
+        if (v->have_local)
+            replicas += v->local.replicas; /* the local autoscaler's workers */
         int64_t lag = 0;
         if (v->have_queue)
             lag = (int64_t)v->q.lag;

@@ -52,11 +52,13 @@ const struct cmd_spec commands[] = {
      "short history of lag, ready pods and throughput. Ctrl-C stops it.",
      watch_opts, cmd_watch, 1},
     {"explain", "show the arithmetic behind an autoscaler's replica count",
-     "[options] hpa|scaledobject|vpa NAME",
+     "[options] hpa|scaledobject|vpa NAME | local",
      "HPA: ratio of current to target per metric, the 10 % tolerance, the max over\n"
      "metrics, stabilization, policies and min/max. KEDA: lag / lagThreshold and\n"
      "activation. VPA: target against requests and whether the updater may act.\n"
-     "Warns when two autoscalers drive the same workload.",
+     "local: the local autoscaler of `memectl up --autoscale`, its last decision\n"
+     "and the next possible change. Warns when two autoscalers drive the same\n"
+     "workload.",
      explain_opts, cmd_explain, 1},
     {"simulate", "run a load profile through the autoscalers' rules, without a cluster",
      "[options]",

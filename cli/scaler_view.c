@@ -144,6 +144,7 @@ void scaler_view_read_queue(struct cli *cli, const struct scaler_args *a, struct
     else
         snprintf(v->queue_error, sizeof(v->queue_error), "%s", err.msg);
     mq_close(&mq);
+    local_view_read(v);
 }
 
 void scaler_view_read_cluster(struct kube_client *kc, const struct scaler_args *a,
@@ -499,6 +500,8 @@ void scaler_view_text(struct buf *b, const struct scaler_args *a, const struct s
         if (ks->nproblems)
             buf_putc(b, '\n');
     }
+    if (v->have_local)
+        local_view_text(b, v, wide);
     render_queue(b, a, v);
     if (v->have_cluster) {
         char c[4096];
@@ -739,6 +742,7 @@ json_t *scaler_view_json(const struct scaler_args *a, const struct scaler_view *
         json_object_set_new(q, "error", json_string(v->queue_error));
     }
     json_object_set_new(root, "queue", q);
+    json_object_set_new(root, "local", local_view_json(v));
     json_object_set_new(root, "conflicts", conflicts);
     json_object_set_new(root, "problems", problems);
     return root;

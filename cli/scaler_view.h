@@ -8,6 +8,7 @@
 #define MEMECTL_SCALER_VIEW_H
 
 #include "cli.h"
+#include "autoscaler.h"
 #include "buf.h"
 #include "kube/kube.h"
 #include "kube/kube_status.h"
@@ -74,6 +75,9 @@ struct scaler_view {
     char queue_error[600];
     char queue_url[512];
     struct mq_depth q;
+    /* the local autoscaler of `memectl up --autoscale` (local_view.c) */
+    bool have_local;
+    struct autoscaler_view local;
 };
 
 /* Parses the options of status, watch or explain into a (defaults: the
@@ -118,5 +122,13 @@ json_t *scaler_view_resources_json(const struct kube_resources *r, bool cpu);
 const char *scaler_view_cpu(const struct kube_quantity *q, bool has, char *buf, size_t n);
 /* A memory quantity as text ("-" when absent), written into buf. */
 const char *scaler_view_mem(const struct kube_quantity *q, bool has, char *buf, size_t n);
+
+/* The local autoscaler's row (local_view.c): read with the queue, drawn
+ * after the cluster's scalers, as JSON under "local", and explained. */
+void local_view_read(struct scaler_view *v);
+void local_view_text(struct buf *b, const struct scaler_view *v, bool wide);
+json_t *local_view_json(const struct scaler_view *v);
+/* `memectl explain local`: text into b, and JSON when j is not NULL. */
+int local_view_explain(struct buf *b, json_t **j);
 
 #endif

@@ -203,3 +203,29 @@ bool autoscaler_running(const char *dir)
     struct stack_proc *p = stack_find_role(&st, "autoscaler");
     return p && stack_proc_alive(p);
 }
+
+void autoscaler_detail(const struct autoscaler_view *v, double now, char *out, size_t n)
+{
+    size_t off = 0;
+#define ADD(...)                                                                                   \
+    do {                                                                                           \
+        if (off < n) {                                                                             \
+            int k = snprintf(out + off, n - off, __VA_ARGS__);                                     \
+            off += k > 0 ? (size_t)k : 0;                                                          \
+        }                                                                                          \
+    } while (0)
+    out[0] = 0;
+    if (v->has_lag)
+        ADD("lag %lld/%lld %s", (long long)v->lag, (long long)v->threshold,
+            v->active ? "active" : "idle");
+    else
+        ADD("lag unknown: %s", v->error);
+    if (v->has_last)
+        ADD("; %d->%d %s %s %.0fs ago", v->last_from, v->last_to, v->last_by, v->last_reason,
+            now - v->last_at > 0 ? now - v->last_at : 0);
+    if (v->next_at > 0 && v->next_replicas >= 0)
+        ADD("; next %d in %.0fs", v->next_replicas, v->next_at - now > 0 ? v->next_at - now : 0);
+    else if (v->next_at > 0)
+        ADD("; next pass in %.0fs", v->next_at - now > 0 ? v->next_at - now : 0);
+#undef ADD
+}

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -62,6 +63,9 @@ int autoscaler_write(const char *dir, const struct autoscaler_view *v);
 /* Reads it: MEME_E_NOT_FOUND when there is none, MEME_E_BAD_JSON when it is
  * not one. Text fields are stripped of control characters. */
 int autoscaler_read(const char *dir, struct autoscaler_view *v, struct meme_err *err);
+/* One line for a scaler row: lag against the threshold, the last change
+ * and why, the next possible change and when (relative to now, wall clock). */
+void autoscaler_detail(const struct autoscaler_view *v, double now, char *out, size_t n);
 /* True when the stack in dir records a live autoscaler process. */
 bool autoscaler_running(const char *dir);
 

@@ -18,6 +18,7 @@
 #include "term/term.h"
 #include "tui/tui_model.h"
 #include "tui/tui_view.h"
+#include "paths.h"
 #include "xalloc.h"
 
 #include <curses.h>
@@ -355,6 +356,9 @@ static void *poller_main(void *arg)
         }
         poll_queue(a);
         poll_cluster(a, now);
+        char *state_dir = paths_state_dir();
+        tui_local_poll(&a->model, state_dir);
+        free(state_dir);
         tui_model_lock(&a->model);
         tui_model_sample(&a->model, now);
         tui_model_expire(&a->model, now);
@@ -568,9 +572,10 @@ static const struct image_slot *preview_image(struct app *a, const struct tui_vi
  * dashboard shows exactly the command's text), or its figures when that fails. */
 static char *explain_text(const struct tui_model *m, int i)
 {
-    if (i < 0 || i >= (int)m->nscalers)
+    bool local = m->has_local && i == (int)m->nscalers;
+    if (i < 0 || (i >= (int)m->nscalers && !local))
         return NULL;
-    const struct tui_scaler *s = &m->scalers[i];
+    const struct tui_scaler *s = local ? &m->local : &m->scalers[i];
     const char *kind = strcmp(s->kind, "HPA") == 0            ? "hpa"
                        : strcmp(s->kind, "ScaledObject") == 0 ? "scaledobject"
                                                               : "vpa";
@@ -590,7 +595,8 @@ static char *explain_text(const struct tui_model *m, int i)
             close(fds[0]);
             close(fds[1]);
             char *argv[] = {"memectl", "explain", (char *)kind, name, "-n", ns, NULL};
-            execv("/proc/self/exe", argv);
+            char *largv[] = {"memectl", "explain", "local", NULL};
+            execv("/proc/self/exe", local ? largv : argv);
             _exit(127);
         }
         close(fds[1]);
@@ -634,6 +640,9 @@ static int dump(struct app *a, int cols, int lines)
         poll_queue(a);
     }
     poll_cluster(a, tui_now());
+    char *state_dir = paths_state_dir();
+    tui_local_poll(&a->model, state_dir);
+    free(state_dir);
     tui_model_lock(&a->model);
     tui_model_sample(&a->model, tui_now());
     struct tui_view_state v = {.now = tui_now(), .focus = FOCUS_MEMES};
@@ -809,7 +818,8 @@ int tui_run(const struct tui_opts *o)
             fetch_result(a, fetch_id);
         }
         tui_model_lock(&a->model);
-        size_t limits[FOCUS_COUNT] = {a->model.nscalers, a->model.nworkers, a->model.nmemes};
+        size_t limits[FOCUS_COUNT] = {a->model.nscalers + a->model.has_local, a->model.nworkers,
+                                      a->model.nmemes};
         for (int f = 0; f < FOCUS_COUNT; f++)
             if (v.sel[f] >= (int)limits[f])
                 v.sel[f] = limits[f] ? (int)limits[f] - 1 : 0;

@@ -228,6 +228,8 @@ void tui_model_queue_lost(struct tui_model *m, const char *why)
 
 int tui_model_worker_replicas(const struct tui_model *m)
 {
+    if (m->has_local)
+        return m->local.current;
     for (size_t i = 0; i < m->nscalers; i++)
         if (strcmp(m->scalers[i].kind, "ScaledObject") == 0)
             return m->scalers[i].current;

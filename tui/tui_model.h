@@ -80,6 +80,10 @@ struct tui_model {
 
     struct tui_scaler scalers[TUI_SCALERS];
     size_t nscalers;
+    /* The local autoscaler of `memectl up --autoscale`, shown after the
+     * cluster's scalers (tui_local.c). */
+    bool has_local;
+    struct tui_scaler local;
 
     char status[160]; /* the bottom line's message */
 };
@@ -119,8 +123,13 @@ void tui_model_expire(struct tui_model *m, double now);
 void tui_model_set_status(struct tui_model *m, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Workers that count for the replica history: the ScaledObject's current
- * replicas when known, else live heartbeats. */
+/* Workers that count for the replica history: the local autoscaler's
+ * workers, else the ScaledObject's current replicas when known, else live
+ * heartbeats. */
 int tui_model_worker_replicas(const struct tui_model *m);
+
+/* Reads the local autoscaler's state file into m (under its lock); no
+ * autoscaler, or a stopped one, clears the row (tui_local.c). */
+void tui_local_poll(struct tui_model *m, const char *state_dir);
 
 #endif

@@ -182,7 +182,7 @@ static void draw_scalers(const struct tui_model *m, struct tui_view_state *v, st
 {
     canvas_box(c, r.x, r.y, r.w, r.h, "Scalers", v->focus == FOCUS_SCALERS);
     int x = r.x + 2, w = r.w - 4, y = r.y + 1;
-    if (!m->cluster) {
+    if (!m->cluster && !m->has_local) {
         canvas_text(c, x, y, w, m->cluster_note[0] ? m->cluster_note : "no cluster", TUI_DIM, 0);
         return;
     }
@@ -194,8 +194,10 @@ static void draw_scalers(const struct tui_model *m, struct tui_view_state *v, st
     else
         snprintf(line, sizeof(line), "%-12s %-18s %-10s %s", "KIND", "NAME", "REPLICAS", "WHY");
     canvas_text(c, x, y++, w, line, TUI_BOLD, 0);
-    for (size_t i = 0; i < m->nscalers && y < r.y + r.h - 1; i++, y++) {
-        const struct tui_scaler *s = &m->scalers[i];
+    size_t nrows = (m->cluster ? m->nscalers : 0) + (m->has_local ? 1 : 0);
+    for (size_t i = 0; i < nrows && y < r.y + r.h - 1; i++, y++) {
+        /* the local autoscaler's row comes after the cluster's */
+        const struct tui_scaler *s = m->cluster && i < m->nscalers ? &m->scalers[i] : &m->local;
         char repl[32];
         if (strcmp(s->kind, "VPA") == 0)
             snprintf(repl, sizeof(repl), "-");
@@ -385,7 +387,7 @@ void tui_draw(const struct tui_model *m, struct tui_view_state *v, struct canvas
     /* The figures need about 62 columns; the preview takes what is left. */
     int left_w = W * 3 / 5 > 62 ? W * 3 / 5 : (W < 62 ? W : 62);
     int right_w = W - left_w;
-    int scaler_rows = m->cluster ? (int)m->nscalers + 1 : 1;
+    int scaler_rows = (m->cluster ? (int)m->nscalers + 1 : 1) + (m->has_local ? 1 : 0);
     if (scaler_rows > 6)
         scaler_rows = 6;
     int worker_rows = m->nworkers ? (int)m->nworkers + 1 : 1;
