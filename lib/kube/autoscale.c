@@ -4,7 +4,10 @@
  * activationLagThreshold) scales a workload at zero to max(minReplicaCount,
  * 1); an inactive one scales it back to zero (or idleReplicaCount) once
  * lastActiveTime + cooldownPeriod has passed; in between the HPA KEDA made
- * decides. The HPA's part is the controller's memory around scale_hpa():
+ * decides. KEDA compares lastActiveTime + cooldownPeriod with time.Now() at a
+ * poll; on a real clock the poll cooldownPeriod after the last active one is
+ * always past it (by what the polls take), so at exact simulated times the
+ * equal case counts as passed, as it does in a cluster. The HPA's part is the controller's memory around scale_hpa():
  * the first pass records the current count as a recommendation, each pass
  * stores its unstabilized recommendation and, when the count changes, a
  * scale event; windows and policy periods read them back by age.
@@ -264,14 +267,14 @@ void autoscale_keda_step(const struct autoscale_config *c, struct autoscale_stat
                      c->period_s);
         }
     } else if (!d->active && can_idle && s->replicas > zero &&
-               (!s->ever_active || now - s->last_active > so->cooldown_s)) {
+               (!s->ever_active || now - s->last_active >= so->cooldown_s)) {
         s->replicas = zero;
         d->by = "KEDA";
         d->reason = "ScaleToZero";
         if (s->ever_active)
             snprintf(d->why, sizeof(d->why),
                      "lag %lld is not above activationLagThreshold %lld and the last activity "
-                     "was %.0fs ago, more than cooldownPeriod %ds: KEDA scales to %d",
+                     "was %.0fs ago, cooldownPeriod %ds has passed: KEDA scales to %d",
                      (long long)lag, a, now - s->last_active, so->cooldown_s, zero);
         else
             snprintf(d->why, sizeof(d->why),
