@@ -237,6 +237,12 @@ install: build
 	    install -d $(DESTDIR)$(MANDIR)/man$$s; \
 	    for m in man/*.$$s; do [ ! -f "$$m" ] || install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man$$s/; done; \
 	done
+	# the manifests `memectl up --autoscale` and `memectl simulate` take their numbers from
+	install -d $(DESTDIR)$(PREFIX)/share/memectl/k8s/base/worker \
+	    $(DESTDIR)$(PREFIX)/share/memectl/k8s/base/gateway
+	install -m 0644 k8s/base/worker/scaledobject.yaml \
+	    $(DESTDIR)$(PREFIX)/share/memectl/k8s/base/worker/scaledobject.yaml
+	install -m 0644 k8s/base/gateway/hpa.yaml $(DESTDIR)$(PREFIX)/share/memectl/k8s/base/gateway/hpa.yaml
 	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
 	    $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions \
 	    $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
@@ -250,6 +256,7 @@ uninstall:
 	rm -f $(DESTDIR)$(MANDIR)/man1/memectl*.1 $(DESTDIR)$(MANDIR)/man5/memectl.conf.5 \
 	    $(DESTDIR)$(MANDIR)/man7/memectl-protocol.7 $(DESTDIR)$(MANDIR)/man8/meme-worker.8 \
 	    $(DESTDIR)$(MANDIR)/man8/meme-gateway.8
+	rm -rf $(DESTDIR)$(PREFIX)/share/memectl
 	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/memectl \
 	    $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_memectl \
 	    $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/memectl.fish

@@ -151,6 +151,21 @@ double loadsim_rate_at(const struct loadsim_profile *p, double t)
     return p->rate[lo];
 }
 
+/* Requests arriving in [t0, t1): the profile's integral, exact for any step. */
+static double arrivals(const struct loadsim_profile *p, double t0, double t1)
+{
+    double sum = 0;
+    for (int i = 0; i < p->n; i++) {
+        double a = p->t[i], b = i + 1 < p->n ? p->t[i + 1] : p->end;
+        if (b > p->end)
+            b = p->end;
+        double lo = a > t0 ? a : t0, hi = b < t1 ? b : t1;
+        if (hi > lo)
+            sum += p->rate[i] * (hi - lo);
+    }
+    return sum;
+}
+
 void loadsim_result_release(struct loadsim_result *r)
 {
     free(r->rows);
@@ -302,14 +317,15 @@ static int run(const struct autoscale_config *c, const struct loadsim_profile *p
                 (!keda || !row.d.active))
                 break;
         }
-        double rate = loadsim_rate_at(p, t);
-        a += rate * dt;
+        double step_in = arrivals(p, t, t + dt);
+        a += step_in;
         if (keda) {
             double cap_s = (double)s->replicas * o->throughput * dt;
             double q = a - d;
             d += q < cap_s ? q : cap_s;
         } else {
             d = a; /* the gateway has no queue of its own */
+            (void)step_in;
         }
         trace_push(&tr, a, d, s->replicas);
     }

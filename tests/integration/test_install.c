@@ -72,6 +72,9 @@ static void test_layout(void **state)
         "usr/share/bash-completion/completions/memectl",
         "usr/share/zsh/vendor-completions/_memectl",
         "usr/share/fish/vendor_completions.d/memectl.fish",
+        "usr/share/man/man1/memectl-simulate.1",
+        "usr/share/memectl/k8s/base/worker/scaledobject.yaml",
+        "usr/share/memectl/k8s/base/gateway/hpa.yaml",
     };
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         char *p = xasprintf("%s/%s", dest, files[i]);
@@ -89,6 +92,22 @@ static void test_installed_binary_runs(void **state)
     assert_int_equal(run_sh(cmd, &out, &err), 0);
     assert_non_null(strstr((char *)out.data, "memectl "));
     assert_non_null(strstr((char *)out.data, "advice-wheel"));
+    free(cmd);
+    buf_release(&out);
+    buf_release(&err);
+}
+
+/* The installed memectl takes its autoscaling rules from the installed
+ * ScaledObject, not from a source tree. */
+static void test_installed_manifests_are_found(void **state)
+{
+    struct buf out = BUF_INIT, err = BUF_INIT;
+    char *cmd = xasprintf("'%s/usr/bin/memectl' simulate --until 10s", dest);
+    assert_int_equal(run_sh(cmd, &out, &err), 0);
+    char *want = xasprintf("%s/usr/share/memectl/k8s/base/worker/scaledobject.yaml", dest);
+    if (!strstr((char *)out.data, "usr/share/memectl/k8s/base/worker/scaledobject.yaml"))
+        fail_msg("simulate did not use %s:\n%s", want, (char *)out.data);
+    free(want);
     free(cmd);
     buf_release(&out);
     buf_release(&err);
@@ -131,6 +150,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_layout),
         cmocka_unit_test(test_installed_binary_runs),
+        cmocka_unit_test(test_installed_manifests_are_found),
         cmocka_unit_test(test_installed_man_page_renders),
         cmocka_unit_test(test_installed_completion_completes),
     };
