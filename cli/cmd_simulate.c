@@ -49,7 +49,7 @@ const struct opt_spec simulate_opts[] = {
     {SIM_THROUGHPUT, 0, "throughput", "R", "requests per second one worker completes (default 10)",
      NULL},
     {SIM_BENCH, 0, "bench", "FILE",
-     "take the per-worker throughput from `memectl bench --json` output", ":file"},
+     "take the per-worker throughput from the JSON report of `memectl bench`", ":file"},
     {SIM_GATEWAY, 0, "gateway-capacity", "R",
      "requests per second one gateway replica serves at 100% of its CPU request (default 20)",
      NULL},

@@ -56,7 +56,7 @@ const struct cmd_spec commands[] = {
      "HPA: ratio of current to target per metric, the 10 % tolerance, the max over\n"
      "metrics, stabilization, policies and min/max. KEDA: lag / lagThreshold and\n"
      "activation. VPA: target against requests and whether the updater may act.\n"
-     "local: the local autoscaler of `memectl up --autoscale`, its last decision\n"
+     "local: the local autoscaler a `memectl up` stack runs, its last decision\n"
      "and the next possible change. Warns when two autoscalers drive the same\n"
      "workload.",
      explain_opts, cmd_explain, 1},
@@ -66,7 +66,7 @@ const struct cmd_spec commands[] = {
      "time) through KEDA's and the HPA's rules with the bundled ScaledObject and\n"
      "the gateway's HPA, or the scalers in --manifest, and prints the replica\n"
      "timeline with the queue wait a request would see for the per-worker\n"
-     "throughput given (or measured by `memectl bench --json`): a what-if for\n"
+     "throughput given (or measured by a `memectl bench` run): a what-if for\n"
      "lagThreshold, pollingInterval and cooldownPeriod.",
      simulate_opts, cmd_simulate, 1},
     {"templates", "list the local engine's meme templates", "[options]", NULL, templates_opts,

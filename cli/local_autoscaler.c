@@ -303,7 +303,9 @@ int local_autoscaler_main(int argc, char **argv)
     while (!stop_flag) {
         while (waitpid(-1, NULL, WNOHANG) > 0)
             ; /* workers that finished draining */
-        double now = clock_now_s(), wall = wall_now();
+        /* The decision's clock is the poll's schedule, as KEDA's timer is:
+         * a late wake-up must not make a cooldown look shorter than it is. */
+        double now = next_poll, wall = wall_now();
         struct jsz_consumer jc;
         struct autoscale_decision d;
         struct meme_err e = {0};
