@@ -8,8 +8,8 @@
  * the local stack away during the run and reports how long the requests it
  * held took to be answered by the others.
  */
-#include "autoscaler.h"
 #include "bench_takeover.h"
+#include "bench_timeline.h"
 #include "clock.h"
 #include "cli.h"
 #include "hist.h"
@@ -17,7 +17,6 @@
 #include "kube/kube_status.h"
 #include "kube/kubeconfig.h"
 #include "mq/proto.h"
-#include "paths.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -139,153 +138,6 @@ struct bench {
     char workers[64][64]; /* distinct Meme-Worker ids that answered */
     int nworkers;
 };
-
-/* Replicas of each scaler sampled during the run (the scale-up timeline). */
-#define TIMELINE_MAX     1800
-#define TIMELINE_SCALERS 8
-
-struct timeline {
-    struct kube_client *kube;
-    char *state_dir; /* the local stack's, when a local autoscaler runs */
-    bool running;
-    pthread_t thread;
-    int stop; /* read and written with __atomic: another thread polls it */
-    double t0;
-    int nscalers;
-    char names[TIMELINE_SCALERS][96]; /* "HPA ns/name", "ScaledObject ns/name", "local ns/name" */
-    int n;
-    double t[TIMELINE_MAX];
-    int replicas[TIMELINE_MAX][TIMELINE_SCALERS];
-    char error[256];
-};
-
-static int timeline_slot(struct timeline *tl, const char *kind, const char *ns, const char *name)
-{
-    char key[96];
-    snprintf(key, sizeof(key), "%s %s/%s", kind, ns, name);
-    for (int i = 0; i < tl->nscalers; i++)
-        if (strcmp(tl->names[i], key) == 0)
-            return i;
-    if (tl->nscalers == TIMELINE_SCALERS)
-        return -1;
-    snprintf(tl->names[tl->nscalers], sizeof(tl->names[0]), "%s", key);
-    return tl->nscalers++;
-}
-
-/* One sample: each HPA's current replicas (KEDA's HPA stands for its
- * ScaledObject), and the local autoscaler's workers when one runs. */
-static void timeline_sample(struct timeline *tl)
-{
-    if (tl->n >= TIMELINE_MAX)
-        return;
-    int k = tl->n;
-    bool any = false;
-    for (int j = 0; j < TIMELINE_SCALERS; j++)
-        tl->replicas[k][j] = -1;
-    if (tl->kube) {
-        struct kube_status st;
-        memset(&st, 0, sizeof(st));
-        struct meme_err err = {0};
-        if (kube_status_fetch(tl->kube, kube_status_default_namespaces,
-                              KUBE_STATUS_DEFAULT_NS_COUNT, &st, &err) != 0) {
-            snprintf(tl->error, sizeof(tl->error), "%s", err.msg);
-        } else {
-            for (int i = 0; i < st.nhpas; i++) {
-                const struct kube_hpa *h = &st.hpas[i];
-                int slot = h->keda_owner[0]
-                               ? timeline_slot(tl, "ScaledObject", h->meta.ns, h->keda_owner)
-                               : timeline_slot(tl, "HPA", h->meta.ns, h->meta.name);
-                if (slot >= 0)
-                    tl->replicas[k][slot] = h->current_replicas;
-            }
-            any = true;
-        }
-        kube_status_release(&st);
-    }
-    if (tl->state_dir && autoscaler_running(tl->state_dir)) {
-        struct autoscaler_view *v = xcalloc(1, sizeof(*v));
-        if (autoscaler_read(tl->state_dir, v, NULL) == 0) {
-            const char *slash = strchr(v->name, '/');
-            char ns[64];
-            snprintf(ns, sizeof(ns), "%.*s", slash ? (int)(slash - v->name) : 0, v->name);
-            int slot = timeline_slot(tl, "local", ns, slash ? slash + 1 : v->name);
-            if (slot >= 0)
-                tl->replicas[k][slot] = v->replicas;
-            any = true;
-        }
-        free(v);
-    }
-    if (!any)
-        return;
-    tl->t[k] = clock_now_s() - tl->t0;
-    tl->n++;
-}
-
-static void *timeline_main(void *arg)
-{
-    struct timeline *tl = arg;
-    while (!__atomic_load_n(&tl->stop, __ATOMIC_ACQUIRE)) {
-        timeline_sample(tl);
-        /* Every 2 s (the API server's floor), waking early to stop. */
-        for (int i = 0; i < 20 && !__atomic_load_n(&tl->stop, __ATOMIC_ACQUIRE); i++)
-            usleep(100000);
-    }
-    return NULL;
-}
-
-/* Starts sampling when a cluster is configured or a local autoscaler runs;
- * false (silently) when neither is there. */
-static bool timeline_start(struct timeline *tl, const struct bench_args *a, double t0)
-{
-    struct kube_config cfg;
-    struct kube_config_opts o;
-    memset(&o, 0, sizeof(o));
-    o.kubeconfig = a->kubeconfig;
-    o.context = a->context ? a->context : config_get(CFG_CONTEXT);
-    struct meme_err err = {0};
-    tl->t0 = t0;
-    char *dir = paths_state_dir();
-    if (autoscaler_running(dir))
-        tl->state_dir = dir;
-    else
-        free(dir);
-    if (kube_config_load(&cfg, &o, &err) != 0) {
-        if (a->kubeconfig)
-            cli_error("no replica timeline: %s", err.msg);
-    } else {
-        tl->kube = kube_client_new(&cfg);
-        kube_client_set_timeout(tl->kube, 3000);
-    }
-    if (!tl->kube && !tl->state_dir)
-        return false;
-    timeline_sample(tl);
-    if (tl->n == 0) {
-        if (a->kubeconfig || a->context)
-            cli_error("no replica timeline: %s", tl->error);
-        kube_client_free(tl->kube);
-        tl->kube = NULL;
-        free(tl->state_dir);
-        tl->state_dir = NULL;
-        return false;
-    }
-    tl->running = true;
-    pthread_create(&tl->thread, NULL, timeline_main, tl);
-    return true;
-}
-
-static void timeline_stop(struct timeline *tl)
-{
-    if (!tl->running)
-        return;
-    __atomic_store_n(&tl->stop, 1, __ATOMIC_RELEASE);
-    pthread_join(tl->thread, NULL);
-    timeline_sample(tl); /* where the run left them */
-    kube_client_free(tl->kube);
-    tl->kube = NULL;
-    free(tl->state_dir);
-    tl->state_dir = NULL;
-    tl->running = false;
-}
 
 /* Waits (b->lock held) until a reply arrives or ms pass. */
 static void wait_for_reply(struct bench *b, int ms)
@@ -652,7 +504,7 @@ static const char *error_name(size_t slot)
 }
 
 static void report_json(const struct bench *b, const struct bench_args *a, double span,
-                        const struct timeline *tl, const struct takeover *tk)
+                        const struct bench_timeline *tl, const struct takeover *tk)
 {
     json_t *o = json_object();
     if (tk->done && tk->pid)
@@ -711,7 +563,7 @@ static void report_json(const struct bench *b, const struct bench_args *a, doubl
 }
 
 static void report_text(const struct bench *b, const struct bench_args *a, double span,
-                        const struct timeline *tl, const struct takeover *tk)
+                        const struct bench_timeline *tl, const struct takeover *tk)
 {
     const struct hist *t = &b->total;
     size_t timeouts = b->errors[MEME_CODE_COUNT];
@@ -817,7 +669,7 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
     }
 
     struct bench b;
-    struct timeline *tl = NULL;
+    struct bench_timeline *tl = NULL;
     struct takeover tk;
     memset(&tk, 0, sizeof(tk));
     if (a.kill_at > 0 && !(tk.pid = takeover_pick(a.worker_pid))) {
@@ -857,7 +709,7 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
     b.t0 = clock_now_s();
     /* The scale-up timeline, when a cluster is there to watch. */
     tl = xcalloc(1, sizeof(*tl));
-    timeline_start(tl, &a, b.t0);
+    bench_timeline_start(tl, a.kubeconfig, a.context, b.t0);
     double end = a.duration > 0 ? b.t0 + a.duration : 0;
     double span_plan = a.duration > 0 ? a.duration : (a.rate > 0 ? (double)a.count / a.rate : 0);
     double next_send = b.t0, next_progress = b.t0 + 0.25;
@@ -957,7 +809,7 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
         kill(tk.pid, SIGCONT);
         sleep_until(clock_now_s() + 2.0);
     }
-    timeline_stop(tl);
+    bench_timeline_stop(tl);
     /* Stop the callback (letting it finish what it holds) before the totals are final. */
     if (natsSubscription_Drain(sub) == NATS_OK)
         natsSubscription_WaitForDrainCompletion(sub, 5000);
@@ -997,7 +849,7 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
         rc = EXIT_FAIL;
 out:
     if (tl) {
-        timeline_stop(tl);
+        bench_timeline_stop(tl);
         free(tl);
     }
     natsSubscription_Destroy(sub);

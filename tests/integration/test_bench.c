@@ -273,8 +273,11 @@ static void test_worker_taken_away(void **state)
                "%.2f s after%s\n",
                modes[m], (int)num(tk, "outstanding", NULL), (int)num(tk, "redelivered", NULL),
                num(tk, "recovery_s", NULL), num(tk, "last_answer_s", NULL), m ? "" : " the kill");
+        /* bench counts each request once (ok is exactly 300 above); a resumed
+         * worker's late reply can only be for a job that was taken over from it
+         * (a freeze between its last lease check and its publish). */
         if (m == 1)
-            assert_int_equal((int)num(tk, "late_replies", NULL), 0);
+            assert_true(num(tk, "late_replies", NULL) <= num(tk, "redelivered", NULL));
         json_decref(j);
         harness_kill(victim, 5000);
         buf_release(&out);
