@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "mq/mq.h"
+#include "term/term.h"
 
 enum exit_code {
     EXIT_OK = 0,
@@ -138,6 +139,12 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Writes data to path ("-": stdout) through a temporary file and rename, so no
  * partial file is ever left under the final name. 0 or -errno. */
 int cli_save_file(const char *path, const void *data, size_t len);
+/* The display mode: flag (a --display value, or NULL) > MEMECTL_DISPLAY > the
+ * config file > auto. 0, or EXIT_USAGE after saying what is wrong. */
+int cli_display_setting(const struct cmd_spec *cmd, const char *flag, enum term_display *out);
+/* Draws the image bytes (PNG or JPEG) on stdout as want and the terminal
+ * allow (show_image.c); graphics only ever to a terminal. */
+void cli_show_image(const struct cli *cli, enum term_display want, const uint8_t *data, size_t len);
 /* Exit code for a libmeme error code. */
 int cli_exit_for(int code);
 

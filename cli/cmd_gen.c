@@ -47,8 +47,9 @@ const struct opt_spec gen_opts[] = {
     {GEN_FORMAT, 0, "format", "FORMAT", "png or jpeg (default png)", "png jpeg"},
     {GEN_ENGINE, 0, "engine", "NAME", "image engine (default: the worker's)", "local hf"},
     {GEN_FAST, 0, "fast", NULL, "ask for the fast model (fast_mode)", NULL},
-    {GEN_DISPLAY, 0, "display", "MODE", "auto, sixel, blocks or none (default auto)",
-     "auto sixel blocks none"},
+    {GEN_DISPLAY, 0, "display", "MODE",
+     "how to draw the meme: auto, kitty, iterm2, sixel, blocks or none (default auto)",
+     "auto kitty iterm2 sixel blocks none"},
     {GEN_TIMEOUT, 0, "timeout", "SECONDS", "how long to wait for the meme (default 120)", NULL},
     {GEN_JSON, 0, "json", NULL, "print what was made as JSON on stdout", NULL},
     {GEN_NO_WAIT, 0, "no-wait", NULL,
@@ -118,14 +119,9 @@ static int parse_gen_args(struct cli *cli, int argc, char **argv, struct gen_arg
     memset(a, 0, sizeof(*a));
     a->size = PROTO_SIZE_DEFAULT;
     a->timeout_s = 120;
-    a->display = TERM_DISPLAY_AUTO;
     /* Defaults from the environment or the config file; flags override them. */
-    const char *cfg_display = config_get(CFG_DISPLAY);
-    if (cfg_display && *cfg_display && term_display_parse(cfg_display, &a->display) < 0) {
-        cli_error("display \"%s\" (from %s) is not one of auto, sixel, blocks, none", cfg_display,
-                  config_source(CFG_DISPLAY));
+    if (cli_display_setting(cmd, NULL, &a->display))
         return EXIT_USAGE;
-    }
     const char *cfg_size = config_get(CFG_SIZE);
     if (cfg_size && *cfg_size) {
         if (parse_int(cfg_size, 64, 2048, &v) < 0) {
@@ -180,9 +176,7 @@ static int parse_gen_args(struct cli *cli, int argc, char **argv, struct gen_arg
             a->fast = true;
             break;
         case GEN_DISPLAY:
-            if (term_display_parse(it.value, &a->display) < 0) {
-                cmd_usage_error(cmd, "--display must be auto, sixel, blocks or none, not \"%s\"",
-                                it.value);
+            if (cli_display_setting(cmd, it.value, &a->display)) {
                 rc = EXIT_USAGE;
                 goto out;
             }
@@ -298,58 +292,6 @@ static bool progress_line(natsMsg *m, char *out, size_t outsz)
     snprintf(out, outsz, "%s", safe);
     free(safe);
     return true;
-}
-
-/* Draws the image on the terminal per the display mode. */
-static void display_image(const struct cli *cli, const struct gen_args *a, const uint8_t *data,
-                          size_t len)
-{
-    enum term_display mode = term_detect(1, a->display, 250);
-    if (mode == TERM_DISPLAY_NONE)
-        return;
-    struct meme_err err = {0};
-    struct meme_image *img = image_decode(data, len, &err);
-    if (!img) {
-        cli_error("cannot show the meme: %s", err.msg);
-        return;
-    }
-    struct term_geometry g;
-    term_geometry(1, &g);
-    struct buf out = BUF_INIT;
-    int rows = g.rows > 8 ? g.rows - 3 : g.rows;
-    if (mode == TERM_DISPLAY_SIXEL) {
-        int max_w = g.cols * g.cell_w, max_h = rows * g.cell_h;
-        if (max_w > img->width)
-            max_w = img->width;
-        if (max_h > img->height)
-            max_h = img->height;
-        if (term_encode_sixel(img, max_w, max_h, &out, &err) < 0) {
-            cli_error("cannot draw the meme as sixel: %s", err.msg);
-            buf_release(&out);
-        }
-    } else {
-        int cols = g.cols - 1 < 64 ? g.cols - 1 : 64;
-        term_encode_blocks(img, cols, rows, term_has_truecolor(), &out);
-    }
-    if (out.len) {
-        fflush(stdout);
-        const uint8_t *p = out.data;
-        size_t left = out.len;
-        while (left) {
-            ssize_t n = write(1, p, left);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                break;
-            p += n;
-            left -= (size_t)n;
-        }
-        if (mode == TERM_DISPLAY_SIXEL)
-            (void)!write(1, "\n", 1);
-    }
-    buf_release(&out);
-    image_free(img);
-    (void)cli;
 }
 
 static int explain_timeout(struct mq_conn *mq, double timeout_s, const char *id)
@@ -567,7 +509,7 @@ int cmd_gen(struct cli *cli, int argc, char **argv)
     double total = clock_now_s() - t0;
     bool to_stdout = strcmp(path, "-") == 0;
     if (!to_stdout && !a.json)
-        display_image(cli, &a, data, len);
+        cli_show_image(cli, a.display, data, len);
     if (a.json) {
         print_json(&a, &req, to_stdout ? NULL : path, &reply, len, total);
     } else if (!to_stdout) {

@@ -1,7 +1,8 @@
 /*
  * memectl get: fetch a finished meme by request id from the results bucket
  * (docs/protocol.md, "Results by id"), for a client that went away or ran
- * `gen --no-wait`. Saves the image without ever leaving a partial file.
+ * `gen --no-wait`. Saves the image without ever leaving a partial file and
+ * draws it as gen does.
  */
 #include "cli.h"
 #include "render/image.h"
@@ -19,11 +20,15 @@
 enum {
     GET_OUTPUT = 'o',
     GET_JSON = 1000,
+    GET_DISPLAY,
 };
 
 const struct opt_spec get_opts[] = {
     {GET_OUTPUT, 'o', "output", "FILE", "save to FILE (\"-\" for stdout); default meme-ID.EXT",
      NULL},
+    {GET_DISPLAY, 0, "display", "MODE",
+     "how to draw the meme: auto, kitty, iterm2, sixel, blocks or none (default auto)",
+     "auto kitty iterm2 sixel blocks none"},
     {GET_JSON, 0, "json", NULL, "print what was fetched as JSON on stdout", NULL},
     {0, 0, NULL, NULL, NULL, NULL},
 };
@@ -38,7 +43,8 @@ int cmd_get(struct cli *cli, int argc, char **argv)
     uint8_t *data = NULL;
     size_t len = 0;
     char *path = NULL;
-    const char *output = NULL;
+    const char *output = NULL, *display_flag = NULL;
+    enum term_display display;
     bool json = false;
     int rc = EXIT_OK, r;
 
@@ -54,9 +60,12 @@ int cmd_get(struct cli *cli, int argc, char **argv)
         case GET_JSON:
             json = true;
             break;
+        case GET_DISPLAY:
+            display_flag = it.value;
+            break;
         }
     }
-    if (r < 0) {
+    if (r < 0 || cli_display_setting(cli->cmd, display_flag, &display)) {
         opt_release(&it);
         return EXIT_USAGE;
     }
@@ -135,6 +144,7 @@ int cmd_get(struct cli *cli, int argc, char **argv)
         fputc('\n', stdout);
         json_decref(o);
     } else if (!to_stdout) {
+        cli_show_image(cli, display, data, len);
         char *tmpl = term_sanitize_dup(meta.template_name);
         cli_info(cli, "saved %s (%dx%d, %zu KB) · template %s", path, meta.width, meta.height,
                  (len + 1023) / 1024, tmpl);

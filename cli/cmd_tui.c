@@ -9,10 +9,13 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { TUI_DUMP = 1000, TUI_BURST, TUI_COLUMNS, TUI_LINES };
+enum { TUI_DUMP = 1000, TUI_BURST, TUI_COLUMNS, TUI_LINES, TUI_DISPLAY };
 
 const struct opt_spec tui_opts[] = {
     {TUI_BURST, 0, "burst", "N", "requests the b key sends at once (default 20)", NULL},
+    {TUI_DISPLAY, 0, "display", "MODE",
+     "how to draw the selected meme: auto, kitty, iterm2, sixel, blocks or none (default auto)",
+     "auto kitty iterm2 sixel blocks none"},
     {TUI_DUMP, 0, "dump", NULL, "print one frame of the current state as text and exit", NULL},
     {TUI_COLUMNS, 0, "columns", "N", "with --dump: width (default $COLUMNS or 100)", NULL},
     {TUI_LINES, 0, "lines", "N", "with --dump: height (default $LINES or 30)", NULL},
@@ -25,6 +28,7 @@ int cmd_tui(struct cli *cli, int argc, char **argv)
     int r, rc = EXIT_OK;
     bool dump_mode = false;
     long burst_n = 20, cols = 0, lines = 0;
+    const char *display_flag = NULL;
     opt_init(&it, cli->cmd, argc, argv);
     while ((r = opt_next(&it)) > 0) {
         char *end;
@@ -36,6 +40,9 @@ int cmd_tui(struct cli *cli, int argc, char **argv)
             return EXIT_OK;
         case TUI_DUMP:
             dump_mode = true;
+            break;
+        case TUI_DISPLAY:
+            display_flag = it.value;
             break;
         case TUI_BURST:
             if (bad || v > 1000) {
@@ -67,6 +74,8 @@ int cmd_tui(struct cli *cli, int argc, char **argv)
 
     struct tui_opts o;
     memset(&o, 0, sizeof(o));
+    if (cli_display_setting(cli->cmd, display_flag, &o.display))
+        return EXIT_USAGE;
     o.burst = (int)burst_n;
     o.dump = dump_mode;
     if (dump_mode) {

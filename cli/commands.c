@@ -10,12 +10,14 @@
 const struct cmd_spec commands[] = {
     {"gen", "make a meme and show it in the terminal", "[options] PROMPT...",
      "Sends PROMPT to the meme workers over NATS JetStream, waits for the image,\n"
-     "saves it and draws it inline (sixel where the terminal has it, else coloured\n"
-     "half blocks). \"TOP | BOTTOM\" sets the two captions.",
+     "saves it and draws it inline: the kitty graphics protocol, iTerm2 inline\n"
+     "images or sixel where the terminal has them, else coloured half blocks; never\n"
+     "into a pipe or a file. \"TOP | BOTTOM\" sets the two captions.",
      gen_opts, cmd_gen, 1},
     {"get", "fetch a finished meme by request id", "[options] ID",
      "Fetches the meme made for request ID from the results bucket, where workers\n"
-     "keep every result for an hour: for `gen --no-wait`, or a client that went away.",
+     "keep every result for an hour: for `gen --no-wait`, or a client that went away.\n"
+     "Saves it and draws it in the terminal as gen does.",
      get_opts, cmd_get, 1},
     {"up", "start a local stack: nats-server, redis-server and workers", "[options]",
      "Starts nats-server -js, redis-server and N meme-worker processes on this\n"

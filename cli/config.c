@@ -34,7 +34,8 @@ static const struct config_key {
     [CFG_TLS_KEY] = {"tls_key", "NATS_KEY", false, "client key for NATS"},
     [CFG_CONTEXT] = {"context", "MEMECTL_CONTEXT", false, "kubeconfig context"},
     [CFG_NAMESPACE] = {"namespace", "MEMECTL_NAMESPACE", false, "Kubernetes namespace"},
-    [CFG_DISPLAY] = {"display", "MEMECTL_DISPLAY", false, "auto, sixel, blocks or none"},
+    [CFG_DISPLAY] = {"display", "MEMECTL_DISPLAY", false,
+                     "how memes are drawn: auto, kitty, iterm2, sixel, blocks or none"},
     [CFG_SIZE] = {"size", "MEMECTL_SIZE", false, "meme size in pixels"},
 };
 

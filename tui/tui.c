@@ -4,8 +4,9 @@
  * dashboard's own replies (nats.c's threads), and a poller that reads the
  * consumer once a second and the cluster every two. The main thread draws
  * the model (tui_view.c) with ncursesw only when it changed or the terminal
- * was resized, and paints the selected meme over the preview panel (sixel
- * where the terminal has it, else half blocks) after each refresh.
+ * was resized, and paints the selected meme over the preview panel after
+ * each refresh: a kitty image placed (and its placement deleted when the
+ * panel changes or is covered), an iTerm2 image, sixel, or half blocks.
  */
 #include "tui/tui.h"
 #include "buf.h"
@@ -453,17 +454,85 @@ static void blit(const struct canvas *c, bool color)
 }
 
 struct painter {
-    enum term_display mode;
-    bool truecolor;
-    char id[72];      /* what is encoded */
-    struct rect rect; /* where */
-    struct buf bytes; /* ready to write */
+    struct term_caps caps;
+    char id[72];       /* what is encoded */
+    struct rect rect;  /* where */
+    struct buf once;   /* written once after encoding (a kitty image's data) */
+    struct buf bytes;  /* written after every refresh */
+    uint32_t kitty_id; /* the stored kitty image, 0 for none */
+    bool placed;       /* a kitty placement is on the screen */
 };
+
+static void write_out(const struct buf *b)
+{
+    size_t off = 0;
+    while (off < b->len) {
+        ssize_t n = write(STDOUT_FILENO, b->data + off, b->len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+    }
+}
+
+/* Encodes the preview for r: kitty stores the image once (under a new id,
+ * the old one freed) and places it after each refresh; iTerm2, sixel and half
+ * blocks write the whole picture each time, since curses may rewrite any
+ * cell under it. */
+static void encode_preview(struct painter *p, const struct meme_image *im,
+                           const struct image_slot *img, struct rect r)
+{
+    struct meme_err err = {0};
+    const struct term_caps *c = &p->caps;
+    struct term_place pl = {.cols = r.w, .rows = r.h - 1, .cell_w = c->cell_w, .cell_h = c->cell_h};
+
+    switch (c->mode) {
+    case TERM_DISPLAY_KITTY:
+        if (p->kitty_id)
+            term_kitty_delete(p->kitty_id, true, false, &p->once);
+        p->kitty_id = p->kitty_id % 1000000 + 1;
+        pl.id = p->kitty_id;
+        pl.store_only = true;
+        if (term_encode_kitty(im, img->data, img->len, &pl, &p->once, &err) < 0)
+            break;
+        term_kitty_delete(p->kitty_id, false, false, &p->bytes);
+        buf_printf(&p->bytes, "\0337\033[%d;%dH", r.y + 1, r.x + 1);
+        term_kitty_place(p->kitty_id, pl.used_cols, pl.used_rows, false, &p->bytes);
+        buf_puts(&p->bytes, "\0338");
+        break;
+    case TERM_DISPLAY_ITERM2:
+        buf_printf(&p->bytes, "\0337\033[%d;%dH", r.y + 1, r.x + 1);
+        term_encode_iterm2(im, img->data, img->len, &pl, &p->bytes, &err);
+        buf_puts(&p->bytes, "\0338");
+        break;
+    case TERM_DISPLAY_SIXEL:
+        buf_printf(&p->bytes, "\0337\033[%d;%dH", r.y + 1, r.x + 1);
+        term_encode_sixel(im, r.w * c->cell_w, (r.h - 1) * c->cell_h, &p->bytes, &err);
+        buf_puts(&p->bytes, "\0338");
+        break;
+    default: {
+        struct buf blocks = BUF_INIT;
+        term_encode_blocks(im, r.w, r.h, c->truecolor, &blocks);
+        buf_puts(&p->bytes, "\0337");
+        size_t start = 0;
+        int row = 0;
+        for (size_t i = 0; i < blocks.len; i++)
+            if (blocks.data[i] == '\n') {
+                buf_printf(&p->bytes, "\033[%d;%dH", r.y + 1 + row++, r.x + 1);
+                buf_append(&p->bytes, blocks.data + start, i - start);
+                start = i + 1;
+            }
+        buf_puts(&p->bytes, "\0338");
+        buf_release(&blocks);
+    }
+    }
+}
 
 /* Writes the preview image over its panel; encodes only when it changed. */
 static void paint(struct painter *p, const struct image_slot *img, struct rect r)
 {
-    if (!img || r.w < 4 || r.h < 2 || p->mode == TERM_DISPLAY_NONE)
+    if (!img || r.w < 4 || r.h < 2 || p->caps.mode == TERM_DISPLAY_NONE)
         return;
     if (strcmp(p->id, img->id) != 0 || memcmp(&p->rect, &r, sizeof(r)) != 0) {
         buf_release(&p->bytes);
@@ -473,39 +542,31 @@ static void paint(struct painter *p, const struct image_slot *img, struct rect r
         struct meme_image *im = image_decode(img->data, img->len, &err);
         if (!im)
             return;
-        struct term_geometry g;
-        term_geometry(STDOUT_FILENO, &g);
-        if (p->mode == TERM_DISPLAY_SIXEL) {
-            buf_printf(&p->bytes, "\0337\033[%d;%dH", r.y + 1, r.x + 1);
-            term_encode_sixel(im, r.w * g.cell_w, (r.h - 1) * g.cell_h, &p->bytes, &err);
-            buf_puts(&p->bytes, "\0338");
-        } else {
-            struct buf blocks = BUF_INIT;
-            term_encode_blocks(im, r.w, r.h, p->truecolor, &blocks);
-            buf_puts(&p->bytes, "\0337");
-            size_t start = 0;
-            int row = 0;
-            for (size_t i = 0; i < blocks.len; i++)
-                if (blocks.data[i] == '\n') {
-                    buf_printf(&p->bytes, "\033[%d;%dH", r.y + 1 + row++, r.x + 1);
-                    buf_append(&p->bytes, blocks.data + start, i - start);
-                    start = i + 1;
-                }
-            buf_puts(&p->bytes, "\0338");
-            buf_release(&blocks);
-        }
+        encode_preview(p, im, img, r);
         image_free(im);
     }
     fflush(stdout);
-    size_t off = 0;
-    while (off < p->bytes.len) {
-        ssize_t n = write(STDOUT_FILENO, p->bytes.data + off, p->bytes.len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        off += (size_t)n;
+    write_out(&p->once);
+    buf_release(&p->once);
+    write_out(&p->bytes);
+    p->placed = p->caps.mode == TERM_DISPLAY_KITTY;
+}
+
+/* Takes a kitty image off the screen (help, an overlay or no meme covers
+ * the panel now); with forget, frees it in the terminal too (on exit). */
+static void unpaint(struct painter *p, bool forget)
+{
+    struct buf b = BUF_INIT;
+    if (p->kitty_id && (p->placed || forget))
+        term_kitty_delete(p->kitty_id, forget, false, &b);
+    if (forget) {
+        p->kitty_id = 0;
+        p->id[0] = '\0';
     }
+    p->placed = false;
+    fflush(stdout);
+    write_out(&b);
+    buf_release(&b);
 }
 
 static bool have_image(const struct app *a, const char *id)
@@ -714,8 +775,12 @@ int tui_run(const struct tui_opts *o)
     }
 
     setlocale(LC_ALL, "");
-    struct painter painter = {.mode = term_detect(STDOUT_FILENO, TERM_DISPLAY_AUTO, 300),
-                              .truecolor = term_has_truecolor()};
+    struct painter painter = {0};
+    term_detect(STDOUT_FILENO, o->display, 300, &painter.caps);
+    /* Through tmux's passthrough an image lands where the outer terminal's
+     * cursor happens to be, not where curses put the pane's: half blocks. */
+    if (painter.caps.tmux)
+        painter.caps.mode = TERM_DISPLAY_BLOCKS;
     const char *nc = getenv("NO_COLOR");
     bool color = !(nc && *nc);
 
@@ -854,13 +919,17 @@ int tui_run(const struct tui_opts *o)
          * when idle). */
         if (img && !v.help && !v.overlay)
             paint(&painter, &shown, v.preview);
+        else if (painter.placed)
+            unpaint(&painter, false);
         free(shown.data);
     }
     __atomic_store_n(&a->stop, 1, __ATOMIC_RELEASE);
     pthread_join(a->poller, NULL);
+    unpaint(&painter, true);
     endwin();
     free(overlay);
     buf_release(&painter.bytes);
+    buf_release(&painter.once);
     canvas_free(&c);
     app_close(a);
     free(a);

@@ -7,6 +7,7 @@
 #define MEME_TUI_H
 
 #include "mq/mq.h"
+#include "term/term.h"
 
 #include <stdbool.h>
 
@@ -17,6 +18,7 @@ struct tui_opts {
     int burst;                   /* requests the b key sends (default 20) */
     bool dump;                   /* print one frame as text and return */
     int columns, lines;          /* the frame's size with dump */
+    enum term_display display;   /* how to draw the selected meme (auto: detect) */
 };
 
 /* Runs the dashboard on the terminal of stdin/stdout until q or a signal

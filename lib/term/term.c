@@ -1,14 +1,17 @@
 /*
  * Terminal graphics and text safety for the tools that draw on a terminal.
- * term_detect() decides between sixel, half blocks and nothing: it asks the
- * terminal for its Primary Device Attributes (DA1) on /dev/tty in raw mode
- * and reads the reply with a bounded wait, always restoring the terminal.
- * term_encode_sixel() scales the image to the pixels it will occupy and
- * hands it to libsixel; term_encode_blocks() draws two pixels per cell with
- * U+2580 in 24-bit or xterm-256 colour. term_sanitize() makes text that came
- * from the network (prompts, error messages, names) safe to print: no
- * control characters, no escape sequences, valid UTF-8 only. Nothing here
- * prints; encoders append to a caller's struct buf. See docs/terminal.md.
+ * term_detect() decides how a meme is drawn, as chafa and timg do: the
+ * environment first (kitty, Ghostty, iTerm2, WezTerm, Konsole, tmux and its
+ * passthrough setting, COLORTERM), then one round of queries on /dev/tty in
+ * raw mode (the kitty graphics query, XTVERSION, XTSMGRAPHICS, the cell and
+ * window size in pixels, and DA1 last, which every terminal answers), read
+ * with a bounded wait and the terminal's settings always restored. Graphics
+ * never go to a pipe or a file. The encoders are in graphics.c (kitty,
+ * iTerm2, tmux) and below (sixel through libsixel, half blocks in 24-bit or
+ * xterm-256 colour). term_sanitize() makes text that came from the network
+ * safe to print: no control characters, no escape sequences, valid UTF-8
+ * only. Nothing here prints; encoders append to a caller's struct buf. See
+ * docs/terminal.md.
  */
 #include "clock.h"
 #include "term/term.h"
@@ -18,10 +21,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +40,8 @@
 #define TERM_CELL_H            20
 #define TERM_COLS              80
 #define TERM_ROWS              24
+/* The id of our kitty graphics query, so that its answer is told apart. */
+#define TERM_KITTY_QUERY_ID "31"
 
 #define ESC 0x1b
 #define BEL 0x07
@@ -40,16 +49,17 @@
 #define SUB 0x1a
 #define DEL 0x7f
 
-static const char *const display_names[] = {
-    [TERM_DISPLAY_AUTO] = "auto",
-    [TERM_DISPLAY_SIXEL] = "sixel",
-    [TERM_DISPLAY_BLOCKS] = "blocks",
-    [TERM_DISPLAY_NONE] = "none",
+extern char **environ;
+
+static const char *const display_names[TERM_DISPLAY_COUNT] = {
+    [TERM_DISPLAY_AUTO] = "auto",     [TERM_DISPLAY_KITTY] = "kitty",
+    [TERM_DISPLAY_ITERM2] = "iterm2", [TERM_DISPLAY_SIXEL] = "sixel",
+    [TERM_DISPLAY_BLOCKS] = "blocks", [TERM_DISPLAY_NONE] = "none",
 };
 
 int term_display_parse(const char *s, enum term_display *out)
 {
-    for (size_t i = 0; s && i < sizeof(display_names) / sizeof(display_names[0]); i++) {
+    for (size_t i = 0; s && i < TERM_DISPLAY_COUNT; i++) {
         if (strcmp(s, display_names[i]) == 0) {
             *out = (enum term_display)i;
             return 0;
@@ -60,71 +70,339 @@ int term_display_parse(const char *s, enum term_display *out)
 
 const char *term_display_name(enum term_display d)
 {
-    if ((unsigned)d >= sizeof(display_names) / sizeof(display_names[0]))
+    if ((unsigned)d >= TERM_DISPLAY_COUNT)
         return "unknown";
     return display_names[d];
 }
 
-/* Where the parameters of a DA1 reply starting at s[i] begin, or 0 when
- * s[i] does not start "CSI ?" (ESC [ ? or the 8-bit 0x9b ?). */
-static size_t da1_start(const uint8_t *s, size_t len, size_t i)
+const char *term_display_choices(void)
 {
-    if (s[i] == ESC && i + 2 < len && s[i + 1] == '[' && s[i + 2] == '?')
-        return i + 3;
-    if (s[i] == 0x9b && i + 1 < len && s[i + 1] == '?')
-        return i + 2;
-    return 0;
+    return "auto, kitty, iterm2, sixel, blocks or none";
 }
 
-/*
- * Looks for the first complete DA1 reply (CSI ? Ps ; ... c) in s: true with
- * *sixel set when one parameter is 4, false when there is none yet (it may
- * still be arriving). Linear: a failed candidate holds only digits and
- * semicolons, so the scan resumes where it failed.
- */
-static bool da1_scan(const uint8_t *s, size_t len, bool *sixel)
+/* ---- the environment --------------------------------------------------- */
+
+static const char *env_or_null(const char *name)
 {
-    size_t i = 0;
-    while (i < len) {
-        size_t j = da1_start(s, len, i);
-        if (j == 0) {
-            i++;
-            continue;
-        }
-        long param = -1;
-        bool has4 = false;
-        for (; j < len; j++) {
-            uint8_t c = s[j];
-            if (c >= '0' && c <= '9') {
-                param = param < 0 ? c - '0' : param * 10 + (c - '0');
-                if (param > 99999)
-                    param = 99999;
-                continue;
-            }
-            if (c != ';' && c != 'c')
-                break;
-            if (param == 4)
-                has4 = true;
-            param = -1;
-            if (c == 'c') {
-                *sixel = has4;
-                return true;
-            }
-        }
-        i = j;
-    }
-    return false;
+    const char *v = getenv(name);
+    return v && *v ? v : NULL;
 }
 
-bool term_da1_has_sixel(const char *reply, size_t len)
+void term_env_read(struct term_env *e)
 {
-    bool sixel = false;
-    return reply && da1_scan((const uint8_t *)reply, len, &sixel) && sixel;
+    memset(e, 0, sizeof(*e));
+    e->term = env_or_null("TERM");
+    e->term_program = env_or_null("TERM_PROGRAM");
+    e->colorterm = env_or_null("COLORTERM");
+    e->kitty_window_id = env_or_null("KITTY_WINDOW_ID");
+    e->konsole_version = env_or_null("KONSOLE_VERSION");
+    e->lc_terminal = env_or_null("LC_TERMINAL");
+    e->tmux = env_or_null("TMUX");
+}
+
+static bool eq(const char *a, const char *b)
+{
+    return a && strcmp(a, b) == 0;
 }
 
 static long long now_ms(void)
 {
     return (long long)clock_now_ms();
+}
+
+/* Runs argv with stdout into out (at most cap-1 bytes, NUL-terminated) and
+ * stdin and stderr on /dev/null, for at most timeout_ms; 0 when it exited 0. */
+static int run_capture(char *const argv[], char *out, size_t cap, int timeout_ms)
+{
+    int fds[2], rc = -1;
+    size_t len = 0;
+    pid_t pid = -1;
+    posix_spawn_file_actions_t fa;
+
+    out[0] = '\0';
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return -1;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    if (posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ) != 0)
+        pid = -1;
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+    long long deadline = now_ms() + timeout_ms;
+    while (pid > 0) {
+        long long left = deadline - now_ms();
+        struct pollfd p = {.fd = fds[0], .events = POLLIN};
+        if (left <= 0 || (poll(&p, 1, (int)left) < 0 && errno != EINTR))
+            break;
+        ssize_t n = read(fds[0], out + len, cap - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        if (len == cap - 1)
+            break;
+    }
+    out[len] = '\0';
+    close(fds[0]);
+    if (pid > 0) {
+        int st = 0;
+        /* Silent past the deadline, or still writing: not worth waiting for. */
+        if (waitpid(pid, &st, WNOHANG) == 0) {
+            long long left = deadline - now_ms();
+            while (left > 0 && waitpid(pid, &st, WNOHANG) == 0) {
+                usleep(2000);
+                left = deadline - now_ms();
+            }
+            if (left <= 0 && waitpid(pid, &st, WNOHANG) == 0) {
+                kill(pid, SIGKILL);
+                waitpid(pid, &st, 0);
+                return -1;
+            }
+        }
+        rc = WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+    }
+    return rc;
+}
+
+void term_tmux_probe(struct term_env *e, int timeout_ms)
+{
+    char out[256];
+    /* One tmux client for both: the pane's effective allow-passthrough (set
+     * on the pane, window or globally) and the outer terminal's TERM. */
+    char *argv[] = {"tmux", "show-options",    "-Apv", "allow-passthrough",
+                    ";",    "display-message", "-p",   "#{client_termname}",
+                    NULL};
+
+    e->tmux_passthrough = 0;
+    e->tmux_client_term[0] = '\0';
+    if (!e->tmux || run_capture(argv, out, sizeof(out), timeout_ms > 0 ? timeout_ms : 500) < 0)
+        return;
+    char *nl = strchr(out, '\n');
+    if (!nl)
+        return;
+    *nl = '\0';
+    e->tmux_passthrough = strcmp(out, "on") == 0 || strcmp(out, "all") == 0;
+    char *client = nl + 1;
+    client[strcspn(client, "\n")] = '\0';
+    char *clean = term_sanitize_dup(client);
+    snprintf(e->tmux_client_term, sizeof(e->tmux_client_term), "%s", clean);
+    free(clean);
+}
+
+static bool konsole_has_graphics(const char *version)
+{
+    /* KONSOLE_VERSION is e.g. "220401": kitty images from 22.04 on. */
+    char *end;
+    long v = version ? strtol(version, &end, 10) : 0;
+    return version && *end == '\0' && v >= 220400;
+}
+
+enum term_display term_env_display(const struct term_env *e, bool *truecolor, const char **why)
+{
+    enum term_display d = TERM_DISPLAY_AUTO;
+    const char *w = "no terminal named in the environment";
+    /* Inside tmux TERM and TERM_PROGRAM name tmux; the outer terminal is the
+     * client's TERM, or what the tmux server inherited from it. */
+    const char *term = e->tmux ? e->tmux_client_term : e->term;
+    const char *program = e->tmux ? NULL : e->term_program;
+
+    if (eq(term, "xterm-kitty") || e->kitty_window_id) {
+        d = TERM_DISPLAY_KITTY;
+        w = "kitty (TERM=xterm-kitty or KITTY_WINDOW_ID)";
+    } else if (eq(program, "ghostty") || eq(term, "xterm-ghostty")) {
+        d = TERM_DISPLAY_KITTY;
+        w = "Ghostty (TERM_PROGRAM=ghostty)";
+    } else if (eq(program, "iTerm.app") || eq(e->lc_terminal, "iTerm2")) {
+        d = TERM_DISPLAY_ITERM2;
+        w = "iTerm2 (TERM_PROGRAM=iTerm.app)";
+    } else if (eq(program, "WezTerm")) {
+        d = TERM_DISPLAY_ITERM2;
+        w = "WezTerm (TERM_PROGRAM=WezTerm)";
+    } else if (konsole_has_graphics(e->konsole_version)) {
+        d = TERM_DISPLAY_KITTY;
+        w = "Konsole 22.04 or later (KONSOLE_VERSION)";
+    }
+    *truecolor = d != TERM_DISPLAY_AUTO || e->konsole_version || eq(e->colorterm, "truecolor") ||
+                 eq(e->colorterm, "24bit");
+    if (d != TERM_DISPLAY_AUTO && e->tmux && !e->tmux_passthrough) {
+        d = TERM_DISPLAY_AUTO;
+        w = "tmux does not pass graphics through (allow-passthrough is off)";
+    }
+    if (why)
+        *why = w;
+    return d;
+}
+
+/* ---- replies ----------------------------------------------------------- */
+
+#define MAX_PARAMS 16
+
+/* One control sequence read from a reply. */
+struct seq {
+    uint8_t kind;   /* '[' CSI, '_' APC, 'P' DCS */
+    uint8_t prefix; /* CSI: '?', '>', '<', '=' or 0 */
+    uint8_t final;  /* CSI: the final byte */
+    int nparams;
+    long params[MAX_PARAMS];
+    const uint8_t *body; /* APC, DCS: between the introducer and ST */
+    size_t body_len;
+};
+
+/* Past the CSI parameters starting at j; 0 while incomplete, the offending
+ * byte's index (negated, minus one) when the sequence is broken. */
+static long read_csi(const uint8_t *s, size_t len, size_t j, struct seq *q)
+{
+    long param = -1;
+    q->kind = '[';
+    q->nparams = 0;
+    q->prefix = 0;
+    if (j < len && s[j] >= '<' && s[j] <= '?')
+        q->prefix = s[j++];
+    for (; j < len; j++) {
+        uint8_t c = s[j];
+        if (c >= '0' && c <= '9') {
+            param = param < 0 ? c - '0' : param * 10 + (c - '0');
+            if (param > 99999)
+                param = 99999;
+        } else if (c == ';' || (c >= 0x40 && c <= 0x7e)) {
+            if (q->nparams < MAX_PARAMS)
+                q->params[q->nparams++] = param < 0 ? 0 : param;
+            param = -1;
+            if (c != ';') {
+                q->final = c;
+                return (long)j + 1;
+            }
+        } else if (c < 0x20 || c > 0x2f) {
+            return -(long)j - 1;
+        }
+    }
+    return 0;
+}
+
+/* Past a control string body starting at j (up to ST, or BEL), with final
+ * set; without it when an ESC of another sequence broke it off (returns that
+ * ESC's index); 0 while incomplete. */
+static size_t read_string(const uint8_t *s, size_t len, size_t j, struct seq *q)
+{
+    q->body = s + j;
+    for (; j < len; j++) {
+        if (s[j] == BEL || s[j] == 0x9c) {
+            q->body_len = (size_t)(s + j - q->body);
+            q->final = 1;
+            return j + 1;
+        }
+        if (s[j] == ESC && j + 1 < len) {
+            if (s[j + 1] != '\\')
+                return j; /* broken: the ESC starts something else */
+            q->body_len = (size_t)(s + j - q->body);
+            q->final = 1;
+            return j + 2;
+        }
+    }
+    return 0;
+}
+
+static void apply(const struct seq *q, struct term_reply *r)
+{
+    if (q->kind == '[') {
+        if (q->prefix == '?' && q->final == 'c') {
+            r->answered = true;
+            for (int i = 0; i < q->nparams; i++)
+                if (q->params[i] == 4)
+                    r->da1_sixel = true;
+        } else if (q->prefix == '?' && q->final == 'S' && q->nparams >= 3 && q->params[0] == 1 &&
+                   q->params[1] == 0) {
+            r->sixel_colors = (int)q->params[2];
+        } else if (q->prefix == 0 && q->final == 't' && q->nparams >= 3) {
+            int h = (int)q->params[1], w = (int)q->params[2];
+            if (q->params[0] == 6 && w > 0 && h > 0 && w < 1000 && h < 1000) {
+                r->cell_w = w;
+                r->cell_h = h;
+            } else if (q->params[0] == 4 && w > 0 && h > 0) {
+                r->win_w = w;
+                r->win_h = h;
+            }
+        }
+    } else if (q->kind == '_') {
+        /* "Gi=31;OK": our query's id, and OK (anything else is an error). */
+        static const char ok[] = "Gi=" TERM_KITTY_QUERY_ID ";OK";
+        if (q->body_len == sizeof(ok) - 1 && memcmp(q->body, ok, sizeof(ok) - 1) == 0)
+            r->kitty = true;
+    } else if (q->kind == 'P') {
+        /* XTVERSION: DCS > | text ST */
+        if (q->body_len >= 2 && q->body[0] == '>' && q->body[1] == '|') {
+            struct buf b = BUF_INIT;
+            term_sanitize((const char *)q->body + 2, q->body_len - 2, false, &b);
+            snprintf(r->version, sizeof(r->version), "%.*s", (int)b.len,
+                     b.data ? (char *)b.data : "");
+            buf_release(&b);
+        }
+    }
+}
+
+void term_reply_parse(const char *text, size_t len, struct term_reply *r)
+{
+    const uint8_t *s = (const uint8_t *)text;
+    size_t i = 0;
+
+    while (s && i < len) {
+        struct seq q;
+        size_t j = 0;
+        memset(&q, 0, sizeof(q));
+        if (s[i] == ESC && i + 1 < len) {
+            q.kind = s[i + 1];
+            j = i + 2;
+        } else if (s[i] == 0x9b || s[i] == 0x9f || s[i] == 0x90) {
+            q.kind = s[i] == 0x9b ? '[' : s[i] == 0x9f ? '_' : 'P';
+            j = i + 1;
+        } else {
+            i++;
+            continue;
+        }
+        if (q.kind == '[') {
+            long next = read_csi(s, len, j, &q);
+            if (next == 0)
+                return; /* still arriving */
+            if (next < 0) {
+                i = (size_t)(-next - 1); /* look at the offending byte again */
+                continue;
+            }
+            apply(&q, r);
+            if (r->answered)
+                return; /* DA1 comes last: the rest is not ours */
+            i = (size_t)next;
+        } else if (q.kind == '_' || q.kind == 'P') {
+            size_t next = read_string(s, len, j, &q);
+            if (next == 0)
+                return;
+            if (q.final) /* else broken: look at the ESC again */
+                apply(&q, r);
+            i = next;
+        } else {
+            i++;
+        }
+    }
+}
+
+bool term_da1_has_sixel(const char *reply, size_t len)
+{
+    struct term_reply r;
+    memset(&r, 0, sizeof(r));
+    term_reply_parse(reply, len, &r);
+    return r.answered && r.da1_sixel;
+}
+
+/* The kitty query transmits a 1x1 RGB image (t=d, "AAAA") and asks (a=q)
+ * whether it would be accepted: kitty answers "OK" and stores nothing. */
+#define Q_KITTY "\033_Gi=" TERM_KITTY_QUERY_ID ",s=1,v=1,a=q,t=d,f=24;AAAA\033\\"
+#define Q_REST  "\033[>0q\033[?1;1;0S\033[16t\033[14t\033[c"
+
+const char *term_query_string(bool kitty)
+{
+    return kitty ? Q_KITTY Q_REST : Q_REST;
 }
 
 static int write_all(int fd, const void *data, size_t len)
@@ -142,14 +420,16 @@ static int write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-enum term_display term_detect_on(int in_fd, int out_fd, int timeout_ms)
+/* Writes query to out_fd with in_fd raw, and reads replies into r until DA1's
+ * arrived or timeout_ms passed; restores in_fd. 0 when DA1 was answered. */
+static int exchange(int in_fd, int out_fd, const char *query, int timeout_ms, struct term_reply *r)
 {
-    enum term_display result = TERM_DISPLAY_BLOCKS;
     struct termios saved, raw;
-    bool restore = false, answered = false;
-    uint8_t reply[256];
+    bool restore = false;
+    uint8_t reply[1024];
     size_t len = 0;
 
+    memset(r, 0, sizeof(*r));
     if (timeout_ms <= 0)
         timeout_ms = TERM_DETECT_TIMEOUT_MS;
     if (tcgetattr(in_fd, &saved) < 0)
@@ -163,17 +443,15 @@ enum term_display term_detect_on(int in_fd, int out_fd, int timeout_ms)
     if (tcsetattr(in_fd, TCSANOW, &raw) < 0)
         goto out;
     restore = true;
-    if (write_all(out_fd, "\033[c", 3) < 0)
+    if (write_all(out_fd, query, strlen(query)) < 0)
         goto out;
 
     long long deadline = now_ms() + timeout_ms;
     for (;;) {
-        bool sixel;
-        if (da1_scan(reply, len, &sixel)) {
-            answered = true;
-            result = sixel ? TERM_DISPLAY_SIXEL : TERM_DISPLAY_BLOCKS;
+        memset(r, 0, sizeof(*r));
+        term_reply_parse((const char *)reply, len, r);
+        if (r->answered)
             break;
-        }
         long long left = deadline - now_ms();
         if (left <= 0)
             break;
@@ -190,49 +468,165 @@ enum term_display term_detect_on(int in_fd, int out_fd, int timeout_ms)
             memmove(reply, reply + len - keep, keep);
             len = keep;
         }
-        ssize_t r = read(in_fd, reply + len, sizeof(reply) - len);
-        if (r < 0 && (errno == EINTR || errno == EAGAIN))
+        ssize_t got = read(in_fd, reply + len, sizeof(reply) - len);
+        if (got < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
-        if (r <= 0)
+        if (got <= 0)
             break;
-        len += (size_t)r;
+        len += (size_t)got;
     }
 out:
     if (restore) {
-        /* Half a reply when time ran out: drop the rest of it from the input
-         * queue rather than let the shell read it as keystrokes. */
-        if (!answered && memchr(reply, ESC, len))
+        /* Time ran out in the middle of the replies: drop the rest from the
+         * input queue rather than let the shell read it as keystrokes. */
+        if (!r->answered && memchr(reply, ESC, len))
             tcflush(in_fd, TCIFLUSH);
         tcsetattr(in_fd, TCSANOW, &saved);
     }
-    return result;
+    return r->answered ? 0 : -1;
 }
 
-enum term_display term_detect(int fd, enum term_display want, int timeout_ms)
+int term_query_on(int in_fd, int out_fd, int timeout_ms, bool kitty, struct term_reply *r)
 {
-    enum term_display d;
+    return exchange(in_fd, out_fd, term_query_string(kitty), timeout_ms, r);
+}
 
-    if (want != TERM_DISPLAY_AUTO)
-        return want;
-    if (!isatty(fd))
-        return TERM_DISPLAY_NONE;
-    const char *env = getenv("MEMECTL_DISPLAY");
-    if (env && term_display_parse(env, &d) == 0 && d != TERM_DISPLAY_AUTO)
-        return d;
-    const char *term = getenv("TERM");
-    if (term && strcmp(term, "dumb") == 0)
-        return TERM_DISPLAY_NONE;
-    int tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (tty < 0)
-        return TERM_DISPLAY_BLOCKS;
-    /* A background job that touched the terminal's settings would be
-     * stopped by SIGTTOU, and its query answered to someone else. */
-    if (tcgetpgrp(tty) == getpgrp())
-        d = term_detect_on(tty, tty, timeout_ms);
-    else
-        d = TERM_DISPLAY_BLOCKS;
-    close(tty);
-    return d;
+/* ---- the decision ------------------------------------------------------ */
+
+static bool version_is(const char *version, const char *name)
+{
+    return strncmp(version, name, strlen(name)) == 0;
+}
+
+void term_decide(const struct term_env *e, const struct term_reply *reply, enum term_display want,
+                 struct term_caps *caps)
+{
+    bool truecolor = false;
+    const char *why = NULL;
+    enum term_display env = term_env_display(e, &truecolor, &why);
+    bool passthrough = e->tmux && e->tmux_passthrough;
+
+    if (reply && (version_is(reply->version, "kitty") || version_is(reply->version, "WezTerm") ||
+                  version_is(reply->version, "iTerm2") || version_is(reply->version, "ghostty")))
+        truecolor = true;
+    caps->truecolor = truecolor;
+    caps->tmux = false;
+    if (want != TERM_DISPLAY_AUTO) {
+        caps->mode = want;
+        caps->why = "asked for";
+        if ((want == TERM_DISPLAY_KITTY || want == TERM_DISPLAY_ITERM2) && e->tmux &&
+            !passthrough) {
+            caps->mode = TERM_DISPLAY_BLOCKS;
+            caps->why = "tmux does not pass graphics through (allow-passthrough is off)";
+        }
+    } else if (env != TERM_DISPLAY_AUTO) {
+        caps->mode = env;
+        caps->why = why;
+    } else if (reply && reply->kitty) {
+        caps->mode = TERM_DISPLAY_KITTY;
+        caps->why = "the terminal answered the kitty graphics query";
+    } else if (reply &&
+               (version_is(reply->version, "iTerm2") || version_is(reply->version, "WezTerm"))) {
+        caps->mode = TERM_DISPLAY_ITERM2;
+        caps->why = "the terminal named itself (XTVERSION) iTerm2 or WezTerm";
+    } else if (reply && (reply->da1_sixel || reply->sixel_colors > 0)) {
+        caps->mode = TERM_DISPLAY_SIXEL;
+        caps->why = reply->da1_sixel ? "DA1 lists sixel" : "XTSMGRAPHICS answered";
+    } else {
+        caps->mode = TERM_DISPLAY_BLOCKS;
+        caps->why = e->tmux && !passthrough ? why
+                    : reply                 ? "the terminal has no graphics"
+                                            : "the terminal did not answer";
+    }
+    caps->tmux =
+        passthrough && (caps->mode == TERM_DISPLAY_KITTY || caps->mode == TERM_DISPLAY_ITERM2);
+    if (reply && reply->cell_w > 0 && reply->cell_h > 0 && caps->cell_w <= 0) {
+        caps->cell_w = reply->cell_w;
+        caps->cell_h = reply->cell_h;
+    } else if (reply && reply->win_w > 0 && caps->cell_w <= 0 && caps->cols > 0 && caps->rows > 0 &&
+               reply->win_w >= caps->cols && reply->win_h >= caps->rows) {
+        caps->cell_w = reply->win_w / caps->cols;
+        caps->cell_h = reply->win_h / caps->rows;
+    }
+}
+
+void term_detect(int fd, enum term_display want, int timeout_ms, struct term_caps *caps)
+{
+    struct term_env e;
+    struct winsize ws;
+
+    memset(caps, 0, sizeof(*caps));
+    caps->cols = TERM_COLS;
+    caps->rows = TERM_ROWS;
+    memset(&ws, 0, sizeof(ws));
+    if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 && ws.ws_row > 0) {
+        caps->cols = ws.ws_col;
+        caps->rows = ws.ws_row;
+        if (ws.ws_xpixel >= ws.ws_col && ws.ws_ypixel >= ws.ws_row) {
+            caps->cell_w = ws.ws_xpixel / ws.ws_col;
+            caps->cell_h = ws.ws_ypixel / ws.ws_row;
+        }
+    }
+    term_env_read(&e);
+    caps->mode = TERM_DISPLAY_NONE;
+    caps->why = "not a terminal";
+    if (!isatty(fd)) {
+        /* Graphics never go into a pipe or a file. */
+        bool tc = false;
+        term_env_display(&e, &tc, NULL);
+        caps->truecolor = tc;
+        if (want == TERM_DISPLAY_BLOCKS) {
+            caps->mode = TERM_DISPLAY_BLOCKS;
+            caps->why = "asked for (coloured text)";
+        }
+        goto out;
+    }
+    caps->why = "asked for";
+    if (want == TERM_DISPLAY_NONE)
+        goto out;
+    if (want == TERM_DISPLAY_AUTO && eq(e.term, "dumb")) {
+        caps->why = "TERM=dumb";
+        goto out;
+    }
+    if (e.tmux)
+        term_tmux_probe(&e, 500);
+
+    /* Ask the terminal when the environment did not say, or for the cell
+     * size that graphics are measured in when the kernel does not know it. */
+    bool tc;
+    bool ask = want == TERM_DISPLAY_AUTO
+                   ? term_env_display(&e, &tc, NULL) == TERM_DISPLAY_AUTO || caps->cell_w <= 0
+                   : want != TERM_DISPLAY_BLOCKS && caps->cell_w <= 0;
+    struct term_reply reply;
+    bool answered = false;
+    if (ask) {
+        int tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+        /* A background job that touched the terminal's settings would be
+         * stopped by SIGTTOU, and its queries answered to someone else. tmux
+         * would take the kitty query (an APC) for a pane title. */
+        if (tty >= 0 && tcgetpgrp(tty) == getpgrp())
+            answered =
+                term_query_on(tty, tty, timeout_ms, !e.tmux && !eq(e.term, "linux"), &reply) == 0;
+        if (tty >= 0)
+            close(tty);
+    }
+    term_decide(&e, answered ? &reply : NULL, want, caps);
+out:
+    if (caps->cell_w <= 0 || caps->cell_h <= 0) {
+        caps->cell_w = TERM_CELL_W;
+        caps->cell_h = TERM_CELL_H;
+    }
+}
+
+int term_tmux_sync(int timeout_ms)
+{
+    struct term_reply r;
+    int rc = -1, tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (tty >= 0 && tcgetpgrp(tty) == getpgrp())
+        rc = exchange(tty, tty, "\033[c", timeout_ms, &r);
+    if (tty >= 0)
+        close(tty);
+    return rc;
 }
 
 void term_geometry(int fd, struct term_geometry *g)

@@ -1,6 +1,7 @@
 /*
- * Fuzz target: the sixel and half-block encoders with odd sizes: the first
- * bytes choose the image and box sizes, the rest are pixels.
+ * Fuzz target: the sixel, half-block, kitty and iTerm2 encoders with odd
+ * sizes: the first bytes choose the image, box and cell sizes, the rest are
+ * pixels.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -28,6 +29,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     term_encode_sixel(img, bw, bh, &out, &err);
     buf_release(&out);
     term_encode_blocks(img, cols, rows, data[4] & 1, &out);
+    buf_release(&out);
+    struct term_place pl = {.cols = cols,
+                            .rows = rows,
+                            .cell_w = 1 + data[2] % 30,
+                            .cell_h = 1 + data[3] % 40,
+                            .tmux = data[5] & 1};
+    term_encode_kitty(img, NULL, 0, &pl, &out, &err);
+    buf_release(&out);
+    term_encode_iterm2(img, NULL, 0, &pl, &out, &err);
     buf_release(&out);
     image_free(img);
     return 0;

@@ -1,9 +1,12 @@
 /*
- * Terminal graphics and text safety: DA1 parsing, detection against a fake
- * terminal on a pseudo terminal (a thread or a child process plays the
- * terminal on the master side), the half-block encoder byte for byte, the
- * sixel encoder checked by decoding its output with libsixel, and the
- * sanitizer against the escape sequences a hostile server could send.
+ * Terminal graphics and text safety: reply parsing, detection from each
+ * terminal's environment (kitty, Ghostty, iTerm2, WezTerm, Konsole, tmux with
+ * and without passthrough, COLORTERM, a pipe) and against a fake terminal on
+ * a pseudo terminal (a thread or a child process plays the terminal on the
+ * master side), a real tmux server for its passthrough setting, every
+ * encoder's output decoded back into pixels and compared with the meme
+ * (kitty chunks, the OSC 1337 file, sixel through libsixel's decoder, half
+ * blocks), and the sanitizer against what a hostile server could send.
  */
 #include "buf.h"
 #include "err.h"
@@ -26,6 +29,7 @@
 #include <unistd.h>
 
 #include <sixel.h>
+#include <openssl/evp.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -47,25 +51,21 @@ static long long now_ms(void)
 
 static void test_display_parse(void **state)
 {
+    static const char *const names[] = {"auto", "kitty", "iterm2", "sixel", "blocks", "none"};
     enum term_display d = TERM_DISPLAY_NONE;
-    assert_int_equal(term_display_parse("auto", &d), 0);
-    assert_int_equal(d, TERM_DISPLAY_AUTO);
-    assert_int_equal(term_display_parse("sixel", &d), 0);
-    assert_int_equal(d, TERM_DISPLAY_SIXEL);
-    assert_int_equal(term_display_parse("blocks", &d), 0);
-    assert_int_equal(d, TERM_DISPLAY_BLOCKS);
-    assert_int_equal(term_display_parse("none", &d), 0);
-    assert_int_equal(d, TERM_DISPLAY_NONE);
+    for (int i = 0; i < TERM_DISPLAY_COUNT; i++) {
+        assert_int_equal(term_display_parse(names[i], &d), 0);
+        assert_int_equal(d, i);
+        assert_string_equal(term_display_name((enum term_display)i), names[i]);
+        assert_non_null(strstr(term_display_choices(), names[i]));
+    }
+    d = TERM_DISPLAY_NONE;
     assert_int_equal(term_display_parse("Sixel", &d), -1);
     assert_int_equal(term_display_parse("", &d), -1);
     assert_int_equal(term_display_parse("sixels", &d), -1);
+    assert_int_equal(term_display_parse("iterm", &d), -1);
     assert_int_equal(term_display_parse(NULL, &d), -1);
     assert_int_equal(d, TERM_DISPLAY_NONE);
-
-    for (int i = TERM_DISPLAY_AUTO; i <= TERM_DISPLAY_NONE; i++) {
-        assert_int_equal(term_display_parse(term_display_name((enum term_display)i), &d), 0);
-        assert_int_equal(d, i);
-    }
     assert_string_equal(term_display_name((enum term_display)42), "unknown");
 }
 
@@ -125,13 +125,76 @@ static void test_da1_long_input_is_linear(void **state)
     free(s);
 }
 
+/* ---- replies ------------------------------------------------------------ */
+
+static struct term_reply parse(const char *s)
+{
+    struct term_reply r;
+    memset(&r, 0, sizeof(r));
+    term_reply_parse(s, strlen(s), &r);
+    return r;
+}
+
+static void test_reply_parse(void **state)
+{
+    /* kitty answers every query, the graphics one with our id and OK. */
+    struct term_reply r = parse("\033_Gi=31;OK\033\\\033P>|kitty(0.26.5)\033\\\033[6;20;10t"
+                                "\033[4;480;800t\033[?62;c");
+    assert_true(r.answered);
+    assert_true(r.kitty);
+    assert_false(r.da1_sixel);
+    assert_string_equal(r.version, "kitty(0.26.5)");
+    assert_int_equal(r.cell_w, 10);
+    assert_int_equal(r.cell_h, 20);
+    assert_int_equal(r.win_w, 800);
+    assert_int_equal(r.win_h, 480);
+
+    /* xterm -ti vt340: XTSMGRAPHICS and DA1 with 4, no kitty. */
+    r = parse("\033P>|XTerm(379)\033\\\033[?1;0;1024S\033[?63;1;2;4;6;9;15;22c");
+    assert_true(r.answered);
+    assert_false(r.kitty);
+    assert_true(r.da1_sixel);
+    assert_int_equal(r.sixel_colors, 1024);
+    assert_string_equal(r.version, "XTerm(379)");
+
+    /* An error from the graphics query, another id, a failed XTSMGRAPHICS. */
+    r = parse("\033_Gi=31;ENOTSUPPORTED:no\033\\\033_Gi=7;OK\033\\\033[?1;3;0S\033[?1;2c");
+    assert_true(r.answered);
+    assert_false(r.kitty);
+    assert_int_equal(r.sixel_colors, 0);
+
+    /* Not finished: no DA1 yet, so not answered. */
+    r = parse("\033_Gi=31;OK\033\\\033[?62;4");
+    assert_false(r.answered);
+    assert_true(r.kitty);
+
+    /* Typed-ahead keys, an Alt-P (ESC P) that never ends, then the replies. */
+    r = parse("ls\r\033P\033[?62;4c");
+    assert_true(r.answered);
+    assert_true(r.da1_sixel);
+
+    /* A hostile version string is sanitized and bounded. */
+    r = parse("\033P>|evil\033]0;title\a\x9b"
+              "2J"
+              "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+              "\033\\\033[?1c");
+    assert_true(r.answered);
+    for (const char *c = r.version; *c; c++)
+        assert_true((unsigned char)*c >= 0x20);
+    assert_true(strlen(r.version) < sizeof(r.version));
+
+    /* Absurd cell sizes are ignored. */
+    r = parse("\033[6;0;10t\033[6;99999;99999t\033[?1c");
+    assert_int_equal(r.cell_w, 0);
+}
+
 /* ---- detection on a pseudo terminal ----------------------------------- */
 
 struct fake_term {
     int master;
     const char *reply;  /* written once the query arrived; NULL stays silent */
     const char *reply2; /* written 30 ms later, or NULL */
-    char query[64];
+    char query[256];
     size_t query_len;
 };
 
@@ -149,12 +212,17 @@ static void write_str(int fd, const char *s)
     }
 }
 
-/* Reads from fd until want bytes arrived or 2 s passed. */
-static size_t read_some(int fd, char *buf, size_t cap, size_t want)
+static bool ends_with_da1(const char *buf, size_t len)
+{
+    return len >= 3 && memcmp(buf + len - 3, "\033[c", 3) == 0;
+}
+
+/* Reads from fd until the queries (ending in DA1) arrived or 2 s passed. */
+static size_t read_query(int fd, char *buf, size_t cap)
 {
     size_t len = 0;
     long long deadline = now_ms() + 2000;
-    while (len < want && len < cap) {
+    while (!ends_with_da1(buf, len) && len < cap) {
         long long left = deadline - now_ms();
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (left <= 0 || poll(&p, 1, (int)left) <= 0)
@@ -170,7 +238,7 @@ static size_t read_some(int fd, char *buf, size_t cap, size_t want)
 static void *fake_term_run(void *arg)
 {
     struct fake_term *t = arg;
-    t->query_len = read_some(t->master, t->query, sizeof(t->query), 3);
+    t->query_len = read_query(t->master, t->query, sizeof(t->query));
     if (t->reply)
         write_str(t->master, t->reply);
     if (t->reply2) {
@@ -202,9 +270,10 @@ static size_t pending_input(int fd, char *buf, size_t cap)
     return n > 0 ? (size_t)n : 0;
 }
 
-/* Runs term_detect_on against a fake terminal and checks what every
- * detection must leave behind: the query sent, the settings restored, no
- * reply echoed to the screen and none left in the input. */
+/* Runs the queries against a fake terminal and checks what every exchange
+ * must leave behind: the queries sent, the settings restored, no reply
+ * echoed to the screen and none left in the input. The decision is the one
+ * term_decide() makes from an empty environment and these replies. */
 static enum term_display detect_with(const char *reply, const char *reply2, int timeout_ms,
                                      long long *elapsed_ms)
 {
@@ -213,6 +282,9 @@ static enum term_display detect_with(const char *reply, const char *reply2, int 
     pthread_t th;
     struct fake_term t = {.reply = reply, .reply2 = reply2};
     char junk[512];
+    struct term_reply r;
+    struct term_env env;
+    struct term_caps caps;
 
     assert_int_equal(openpty(&master, &slave, NULL, NULL, NULL), 0);
     t.master = master;
@@ -222,13 +294,14 @@ static enum term_display detect_with(const char *reply, const char *reply2, int 
     assert_int_equal(pthread_create(&th, NULL, fake_term_run, &t), 0);
 
     long long t0 = now_ms();
-    enum term_display d = term_detect_on(slave, slave, timeout_ms);
+    bool answered = term_query_on(slave, slave, timeout_ms, true, &r) == 0;
     if (elapsed_ms)
         *elapsed_ms = now_ms() - t0;
     assert_int_equal(pthread_join(th, NULL), 0);
 
-    assert_int_equal(t.query_len, 3);
-    assert_memory_equal(t.query, "\033[c", 3);
+    const char *q = term_query_string(true);
+    assert_int_equal(t.query_len, strlen(q));
+    assert_memory_equal(t.query, q, strlen(q));
     assert_int_equal(tcgetattr(slave, &after), 0);
     assert_true(termios_same(&before, &after));
     struct pollfd p = {.fd = master, .events = POLLIN};
@@ -236,13 +309,49 @@ static enum term_display detect_with(const char *reply, const char *reply2, int 
     assert_int_equal(pending_input(slave, junk, sizeof(junk)), 0);
     close(slave);
     close(master);
-    return d;
+
+    memset(&env, 0, sizeof(env));
+    memset(&caps, 0, sizeof(caps));
+    term_decide(&env, answered ? &r : NULL, TERM_DISPLAY_AUTO, &caps);
+    return caps.mode;
+}
+
+static void test_detect_queries(void **state)
+{
+    /* The query string: the kitty query first, DA1 last, nothing else. */
+    const char *q = term_query_string(true);
+    assert_memory_equal(q, "\033_Gi=31,", 8);
+    assert_memory_equal(q + strlen(q) - 3, "\033[c", 3);
+    assert_null(strstr(term_query_string(false), "\033_G"));
+    assert_non_null(strstr(q, "\033[16t"));
+    assert_non_null(strstr(q, "\033[14t"));
+    assert_non_null(strstr(q, "\033[?1;1;0S"));
+    assert_non_null(strstr(q, "\033[>0q"));
+}
+
+static void test_detect_kitty_answer(void **state)
+{
+    assert_int_equal(detect_with("\033_Gi=31;OK\033\\\033[?62;22c", NULL, 1000, NULL),
+                     TERM_DISPLAY_KITTY);
 }
 
 static void test_detect_sixel(void **state)
 {
     assert_int_equal(detect_with("\033[?63;1;2;4;6;9;15;22c", NULL, 1000, NULL),
                      TERM_DISPLAY_SIXEL);
+    /* XTSMGRAPHICS alone says sixel too (DA1 without 4, as some report). */
+    assert_int_equal(detect_with("\033[?1;0;256S\033[?62;22c", NULL, 1000, NULL),
+                     TERM_DISPLAY_SIXEL);
+}
+
+static void test_detect_iterm2_by_version(void **state)
+{
+    /* Over ssh TERM_PROGRAM is gone; XTVERSION still names the terminal. */
+    assert_int_equal(
+        detect_with("\033P>|WezTerm 20240203\033\\\033[?65;4;6;18;22c", NULL, 1000, NULL),
+        TERM_DISPLAY_ITERM2);
+    assert_int_equal(detect_with("\033P>|iTerm2 3.5.0\033\\\033[?62;4c", NULL, 1000, NULL),
+                     TERM_DISPLAY_ITERM2);
 }
 
 static void test_detect_no_sixel(void **state)
@@ -256,12 +365,14 @@ static void test_detect_no_sixel(void **state)
 static void test_detect_split_reply(void **state)
 {
     assert_int_equal(detect_with("\033[?62;", "4;22c", 1000, NULL), TERM_DISPLAY_SIXEL);
+    assert_int_equal(detect_with("\033_Gi=31;O", "K\033\\\033[?62c", 1000, NULL),
+                     TERM_DISPLAY_KITTY);
 }
 
 static void test_detect_typeahead(void **state)
 {
     assert_int_equal(detect_with("ls -l\r\033[?62;4c", NULL, 1000, NULL), TERM_DISPLAY_SIXEL);
-    char noise[400];
+    char noise[1400];
     memset(noise, 'x', sizeof(noise) - 1);
     noise[sizeof(noise) - 1] = '\0';
     assert_int_equal(detect_with(noise, "\033[?62;4c", 1000, NULL), TERM_DISPLAY_SIXEL);
@@ -274,76 +385,339 @@ static void test_detect_silent_terminal(void **state)
     assert_true(ms >= 90);
     assert_true(ms < 1000);
     /* Half a reply and then silence is still a bounded wait. */
-    assert_int_equal(detect_with("\033[?62;4", NULL, 100, &ms), TERM_DISPLAY_BLOCKS);
+    assert_int_equal(detect_with("\033_Gi=31;OK\033\\\033[?62;4", NULL, 100, &ms),
+                     TERM_DISPLAY_BLOCKS);
     assert_true(ms < 1000);
 }
 
 static void test_detect_on_not_a_tty(void **state)
 {
     int p[2];
+    struct term_reply r;
     assert_int_equal(pipe(p), 0);
     long long t0 = now_ms();
-    assert_int_equal(term_detect_on(p[0], p[1], 1000), TERM_DISPLAY_BLOCKS);
+    assert_int_equal(term_query_on(p[0], p[1], 1000, true, &r), -1);
+    assert_false(r.answered);
     assert_true(now_ms() - t0 < 500);
+    /* Nothing was written into the pipe. */
+    struct pollfd pf = {.fd = p[0], .events = POLLIN};
+    assert_int_equal(poll(&pf, 1, 0), 0);
     close(p[0]);
     close(p[1]);
+}
+
+/* ---- the environment -------------------------------------------------- */
+
+static enum term_display env_says(struct term_env *e, bool *truecolor)
+{
+    bool tc = false;
+    enum term_display d = term_env_display(e, &tc, NULL);
+    if (truecolor)
+        *truecolor = tc;
+    return d;
+}
+
+/* What term_decide() makes of an environment when the terminal said
+ * nothing useful (DA1 without sixel). */
+static struct term_caps decide(const struct term_env *e, enum term_display want)
+{
+    struct term_reply r;
+    struct term_caps caps;
+    memset(&r, 0, sizeof(r));
+    memset(&caps, 0, sizeof(caps));
+    r.answered = true;
+    term_decide(e, &r, want, &caps);
+    return caps;
+}
+
+static void test_env_terminals(void **state)
+{
+    struct term_env e;
+    bool tc;
+
+    memset(&e, 0, sizeof(e));
+    e.term = "xterm-256color";
+    assert_int_equal(env_says(&e, &tc), TERM_DISPLAY_AUTO);
+    assert_false(tc);
+
+    /* kitty: by TERM, or KITTY_WINDOW_ID when TERM was changed. */
+    e.term = "xterm-kitty";
+    assert_int_equal(env_says(&e, &tc), TERM_DISPLAY_KITTY);
+    assert_true(tc);
+    e.term = "xterm-256color";
+    e.kitty_window_id = "1";
+    assert_int_equal(env_says(&e, NULL), TERM_DISPLAY_KITTY);
+    assert_int_equal(decide(&e, TERM_DISPLAY_AUTO).mode, TERM_DISPLAY_KITTY);
+    e.kitty_window_id = NULL;
+
+    e.term_program = "iTerm.app";
+    assert_int_equal(env_says(&e, &tc), TERM_DISPLAY_ITERM2);
+    assert_true(tc);
+    e.term_program = "WezTerm";
+    assert_int_equal(env_says(&e, NULL), TERM_DISPLAY_ITERM2);
+    e.term_program = "ghostty";
+    assert_int_equal(env_says(&e, NULL), TERM_DISPLAY_KITTY);
+    e.term_program = "vscode";
+    assert_int_equal(env_says(&e, NULL), TERM_DISPLAY_AUTO);
+    e.term_program = NULL;
+
+    /* iTerm2 over ssh: LC_TERMINAL is passed on. */
+    e.lc_terminal = "iTerm2";
+    assert_int_equal(env_says(&e, NULL), TERM_DISPLAY_ITERM2);
+    e.lc_terminal = NULL;
+
+    /* Konsole draws kitty images from 22.04; older ones get asked. */
+    e.konsole_version = "230804";
+    assert_int_equal(env_says(&e, &tc), TERM_DISPLAY_KITTY);
+    e.konsole_version = "211201";
+    assert_int_equal(env_says(&e, &tc), TERM_DISPLAY_AUTO);
+    assert_true(tc);
+    e.konsole_version = "22.04";
+    assert_int_equal(env_says(&e, NULL), TERM_DISPLAY_AUTO);
+    e.konsole_version = NULL;
+
+    /* COLORTERM: 24-bit half blocks, not 256 colours. */
+    e.colorterm = "truecolor";
+    struct term_caps c = decide(&e, TERM_DISPLAY_AUTO);
+    assert_int_equal(c.mode, TERM_DISPLAY_BLOCKS);
+    assert_true(c.truecolor);
+    e.colorterm = "24bit";
+    assert_true(decide(&e, TERM_DISPLAY_AUTO).truecolor);
+    e.colorterm = "yes";
+    assert_false(decide(&e, TERM_DISPLAY_AUTO).truecolor);
+    e.colorterm = NULL;
+    assert_false(decide(&e, TERM_DISPLAY_AUTO).truecolor);
+
+    /* The environment wins over the replies; the replies over nothing. */
+    e.term = "xterm-kitty";
+    struct term_reply r;
+    memset(&r, 0, sizeof(r));
+    r.answered = r.da1_sixel = true;
+    memset(&c, 0, sizeof(c));
+    term_decide(&e, &r, TERM_DISPLAY_AUTO, &c);
+    assert_int_equal(c.mode, TERM_DISPLAY_KITTY);
+    assert_false(c.tmux);
+    e.term = "xterm";
+    term_decide(&e, &r, TERM_DISPLAY_AUTO, &c);
+    assert_int_equal(c.mode, TERM_DISPLAY_SIXEL);
+    /* An explicit mode is kept whatever the terminal is. */
+    term_decide(&e, &r, TERM_DISPLAY_ITERM2, &c);
+    assert_int_equal(c.mode, TERM_DISPLAY_ITERM2);
+    /* The cell size comes from CSI 16 t, else CSI 14 t over the cells. */
+    memset(&c, 0, sizeof(c));
+    c.cols = 80;
+    c.rows = 24;
+    r.win_w = 800;
+    r.win_h = 480;
+    term_decide(&e, &r, TERM_DISPLAY_AUTO, &c);
+    assert_int_equal(c.cell_w, 10);
+    assert_int_equal(c.cell_h, 20);
+    memset(&c, 0, sizeof(c));
+    r.cell_w = 9;
+    r.cell_h = 18;
+    term_decide(&e, &r, TERM_DISPLAY_AUTO, &c);
+    assert_int_equal(c.cell_w, 9);
+    assert_int_equal(c.cell_h, 18);
+}
+
+static void test_env_tmux(void **state)
+{
+    struct term_env e;
+    memset(&e, 0, sizeof(e));
+    /* Inside tmux TERM and TERM_PROGRAM are tmux's; the client's TERM and
+     * what the server inherited tell the outer terminal. */
+    e.term = "tmux-256color";
+    e.term_program = "tmux";
+    e.tmux = "/tmp/tmux-1000/default,1234,0";
+    snprintf(e.tmux_client_term, sizeof(e.tmux_client_term), "xterm-kitty");
+
+    /* Passthrough off: no kitty, and the replies (tmux's own) decide. */
+    e.tmux_passthrough = 0;
+    assert_int_equal(env_says(&e, NULL), TERM_DISPLAY_AUTO);
+    struct term_caps c = decide(&e, TERM_DISPLAY_AUTO);
+    assert_int_equal(c.mode, TERM_DISPLAY_BLOCKS);
+    assert_false(c.tmux);
+    assert_non_null(strstr(c.why, "allow-passthrough"));
+    /* Even when asked for: tmux would drop it, so half blocks. */
+    c = decide(&e, TERM_DISPLAY_KITTY);
+    assert_int_equal(c.mode, TERM_DISPLAY_BLOCKS);
+    /* tmux built with sixel answers DA1 with 4 and draws sixel itself. */
+    struct term_reply r;
+    memset(&r, 0, sizeof(r));
+    r.answered = r.da1_sixel = true;
+    term_decide(&e, &r, TERM_DISPLAY_AUTO, &c);
+    assert_int_equal(c.mode, TERM_DISPLAY_SIXEL);
+    assert_false(c.tmux);
+
+    /* Passthrough on: kitty, wrapped. */
+    e.tmux_passthrough = 1;
+    c = decide(&e, TERM_DISPLAY_AUTO);
+    assert_int_equal(c.mode, TERM_DISPLAY_KITTY);
+    assert_true(c.tmux);
+    assert_true(c.truecolor);
+    /* TERM_PROGRAM=tmux names nobody; an iTerm2 outside shows in
+     * LC_TERMINAL. */
+    e.tmux_client_term[0] = '\0';
+    assert_int_equal(decide(&e, TERM_DISPLAY_AUTO).mode, TERM_DISPLAY_BLOCKS);
+    e.lc_terminal = "iTerm2";
+    c = decide(&e, TERM_DISPLAY_AUTO);
+    assert_int_equal(c.mode, TERM_DISPLAY_ITERM2);
+    assert_true(c.tmux);
+    /* Sixel is never wrapped: tmux draws it or drops it. */
+    c = decide(&e, TERM_DISPLAY_SIXEL);
+    assert_int_equal(c.mode, TERM_DISPLAY_SIXEL);
+    assert_false(c.tmux);
+}
+
+static bool have_program(const char *name)
+{
+    char *cmd = xasprintf("command -v %s >/dev/null 2>&1", name);
+    int rc = system(cmd);
+    free(cmd);
+    return rc == 0;
+}
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+    va_list ap;
+    char cmd[1024];
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    return system(cmd);
+}
+
+/* term_tmux_probe() against a real tmux server on a socket of its own, as a
+ * program in its pane sees it (TMUX and TMUX_PANE). */
+static void test_tmux_probe(void **state)
+{
+    if (!have_program("tmux"))
+        skip();
+    char sock[64];
+    snprintf(sock, sizeof(sock), "memectl-term-%d", (int)getpid());
+    assert_int_equal(sh("tmux -L %s -f /dev/null new-session -d -x 80 -y 24 'sleep 30'", sock), 0);
+    char path[256] = "";
+    char *cmd =
+        xasprintf("tmux -L %s display-message -p '#{socket_path},#{pid},0 #{pane_id}'", sock);
+    FILE *f = popen(cmd, "r");
+    free(cmd);
+    assert_non_null(f);
+    assert_non_null(fgets(path, sizeof(path), f));
+    pclose(f);
+    path[strcspn(path, "\n")] = '\0';
+    char *space = strchr(path, ' ');
+    assert_non_null(space);
+    *space = '\0';
+    setenv("TMUX", path, 1);
+    setenv("TMUX_PANE", space + 1, 1);
+
+    struct term_env e;
+    memset(&e, 0, sizeof(e));
+    e.tmux = path;
+    assert_int_equal(sh("tmux -L %s set -g allow-passthrough off", sock), 0);
+    term_tmux_probe(&e, 2000);
+    assert_int_equal(e.tmux_passthrough, 0);
+    assert_int_equal(sh("tmux -L %s set -g allow-passthrough on", sock), 0);
+    term_tmux_probe(&e, 2000);
+    assert_int_equal(e.tmux_passthrough, 1);
+    /* A pane's own setting beats the global one. */
+    assert_int_equal(sh("tmux -L %s set -p -t %s allow-passthrough off", sock, space + 1), 0);
+    term_tmux_probe(&e, 2000);
+    assert_int_equal(e.tmux_passthrough, 0);
+    assert_int_equal(sh("tmux -L %s set -g allow-passthrough off", sock), 0);
+    assert_int_equal(sh("tmux -L %s set -p -t %s allow-passthrough on", sock, space + 1), 0);
+    term_tmux_probe(&e, 2000);
+    assert_int_equal(e.tmux_passthrough, 1);
+
+    sh("tmux -L %s kill-server", sock);
+    /* No server any more: passthrough is not assumed. */
+    term_tmux_probe(&e, 2000);
+    assert_int_equal(e.tmux_passthrough, 0);
+    /* Not in tmux: nothing is run, nothing assumed. */
+    e.tmux = NULL;
+    e.tmux_passthrough = 1;
+    term_tmux_probe(&e, 2000);
+    assert_int_equal(e.tmux_passthrough, 0);
+    unsetenv("TMUX");
+    unsetenv("TMUX_PANE");
+}
+
+/* ---- term_detect on descriptors --------------------------------------- */
+
+static const char *const env_names[] = {
+    "TERM",        "TERM_PROGRAM", "COLORTERM",      "KITTY_WINDOW_ID", "KONSOLE_VERSION",
+    "LC_TERMINAL", "TMUX",         "MEMECTL_DISPLAY"};
+#define NENV (sizeof(env_names) / sizeof(env_names[0]))
+
+static void env_save(char **saved)
+{
+    for (size_t i = 0; i < NENV; i++) {
+        const char *v = getenv(env_names[i]);
+        saved[i] = v ? xstrdup(v) : NULL;
+        unsetenv(env_names[i]);
+    }
+}
+
+static void env_restore(char **saved)
+{
+    for (size_t i = 0; i < NENV; i++) {
+        if (saved[i])
+            setenv(env_names[i], saved[i], 1);
+        else
+            unsetenv(env_names[i]);
+        free(saved[i]);
+    }
 }
 
 static void test_detect_pipe_is_none(void **state)
 {
     int p[2];
+    char *saved[NENV];
+    struct term_caps c;
     assert_int_equal(pipe(p), 0);
-    unsetenv("MEMECTL_DISPLAY");
-    assert_int_equal(term_detect(p[1], TERM_DISPLAY_AUTO, 100), TERM_DISPLAY_NONE);
-    /* An explicit choice is kept, terminal or not. */
-    assert_int_equal(term_detect(p[1], TERM_DISPLAY_SIXEL, 100), TERM_DISPLAY_SIXEL);
-    assert_int_equal(term_detect(p[1], TERM_DISPLAY_BLOCKS, 100), TERM_DISPLAY_BLOCKS);
-    setenv("MEMECTL_DISPLAY", "sixel", 1);
-    assert_int_equal(term_detect(p[1], TERM_DISPLAY_AUTO, 100), TERM_DISPLAY_NONE);
-    unsetenv("MEMECTL_DISPLAY");
+    env_save(saved);
+    /* Whatever the environment says, a pipe gets no graphics. */
+    setenv("TERM", "xterm-kitty", 1);
+    setenv("KITTY_WINDOW_ID", "3", 1);
+    setenv("TERM_PROGRAM", "iTerm.app", 1);
+    term_detect(p[1], TERM_DISPLAY_AUTO, 100, &c);
+    assert_int_equal(c.mode, TERM_DISPLAY_NONE);
+    for (int d = TERM_DISPLAY_KITTY; d <= TERM_DISPLAY_SIXEL; d++) {
+        term_detect(p[1], (enum term_display)d, 100, &c);
+        assert_int_equal(c.mode, TERM_DISPLAY_NONE);
+    }
+    /* Half blocks are coloured text: kept when asked for (less -R). */
+    term_detect(p[1], TERM_DISPLAY_BLOCKS, 100, &c);
+    assert_int_equal(c.mode, TERM_DISPLAY_BLOCKS);
+    assert_true(c.truecolor);
+    term_detect(p[1], TERM_DISPLAY_NONE, 100, &c);
+    assert_int_equal(c.mode, TERM_DISPLAY_NONE);
+    /* A regular file is no terminal either. */
+    FILE *f = tmpfile();
+    term_detect(fileno(f), TERM_DISPLAY_KITTY, 100, &c);
+    assert_int_equal(c.mode, TERM_DISPLAY_NONE);
+    fclose(f);
+    /* Nothing was written into the pipe. */
+    struct pollfd pf = {.fd = p[0], .events = POLLIN};
+    assert_int_equal(poll(&pf, 1, 0), 0);
+    env_restore(saved);
     close(p[0]);
     close(p[1]);
 }
 
-static void test_detect_env_overrides(void **state)
-{
-    int master, slave;
-    assert_int_equal(openpty(&master, &slave, NULL, NULL, NULL), 0);
-    char *old_term = getenv("TERM") ? xstrdup(getenv("TERM")) : NULL;
-
-    /* None of these may talk to a terminal: the master stays quiet. */
-    setenv("MEMECTL_DISPLAY", "blocks", 1);
-    assert_int_equal(term_detect(slave, TERM_DISPLAY_AUTO, 100), TERM_DISPLAY_BLOCKS);
-    setenv("MEMECTL_DISPLAY", "sixel", 1);
-    assert_int_equal(term_detect(slave, TERM_DISPLAY_AUTO, 100), TERM_DISPLAY_SIXEL);
-    setenv("MEMECTL_DISPLAY", "none", 1);
-    assert_int_equal(term_detect(slave, TERM_DISPLAY_AUTO, 100), TERM_DISPLAY_NONE);
-    setenv("MEMECTL_DISPLAY", "none", 1);
-    assert_int_equal(term_detect(slave, TERM_DISPLAY_BLOCKS, 100), TERM_DISPLAY_BLOCKS);
-    unsetenv("MEMECTL_DISPLAY");
-    setenv("TERM", "dumb", 1);
-    assert_int_equal(term_detect(slave, TERM_DISPLAY_AUTO, 100), TERM_DISPLAY_NONE);
-    struct pollfd p = {.fd = master, .events = POLLIN};
-    assert_int_equal(poll(&p, 1, 0), 0);
-
-    if (old_term)
-        setenv("TERM", old_term, 1);
-    else
-        unsetenv("TERM");
-    free(old_term);
-    close(slave);
-    close(master);
-}
-
 /* The whole path through /dev/tty: a child makes the pseudo terminal its
- * controlling terminal and calls term_detect() (from a background process
- * group when asked); the parent answers any query. */
-static int detect_in_child(const char *reply, const char *term_env, bool background)
+ * controlling terminal, sets env (NAME=VALUE pairs, space-separated) and
+ * calls term_detect() (from a background process group when asked); the
+ * parent answers the queries with reply, or stays silent. Returns the mode,
+ * or 100+ for a failure in the child; *asked tells whether queries came. */
+static int detect_in_child(const char *reply, const char *env, bool background, bool *asked)
 {
     int master, slave, status = 0;
-    char query[16];
+    char query[256];
+    struct winsize ws = {.ws_row = 24, .ws_col = 80};
 
-    assert_int_equal(openpty(&master, &slave, NULL, NULL, NULL), 0);
+    assert_int_equal(openpty(&master, &slave, NULL, NULL, &ws), 0);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -362,22 +736,28 @@ static int detect_in_child(const char *reply, const char *term_env, bool backgro
             if (setpgid(0, 0) < 0)
                 _exit(104);
         }
-        unsetenv("MEMECTL_DISPLAY");
-        setenv("TERM", term_env, 1);
+        for (size_t i = 0; i < NENV; i++)
+            unsetenv(env_names[i]);
+        char *copy = xstrdup(env);
+        for (char *tok = strtok(copy, " "); tok; tok = strtok(NULL, " ")) {
+            char *eq = strchr(tok, '=');
+            *eq = '\0';
+            setenv(tok, eq + 1, 1);
+        }
+        free(copy);
         struct termios before, after;
+        struct term_caps c;
         tcgetattr(slave, &before);
-        enum term_display d = term_detect(slave, TERM_DISPLAY_AUTO, 2000);
+        term_detect(slave, TERM_DISPLAY_AUTO, 2000, &c);
         tcgetattr(slave, &after);
-        _exit(termios_same(&before, &after) ? (int)d : 101);
+        _exit(termios_same(&before, &after) ? (int)c.mode : 101);
     }
     close(slave);
-    size_t n = read_some(master, query, sizeof(query), 3);
-    if (reply) {
-        assert_int_equal(n, 3);
-        assert_memory_equal(query, "\033[c", 3);
-        write_str(master, reply);
-    } else {
-        assert_int_equal(n, 0);
+    size_t n = read_query(master, query, sizeof(query));
+    *asked = n > 0;
+    if (n > 0) {
+        assert_true(ends_with_da1(query, n));
+        write_str(master, reply ? reply : "\033[?62;22c");
     }
     /* Bounded: a child stopped by SIGTTOU would otherwise hang the test. */
     pid_t done = 0;
@@ -398,15 +778,52 @@ static int detect_in_child(const char *reply, const char *term_env, bool backgro
 
 static void test_detect_controlling_tty(void **state)
 {
-    int r = detect_in_child("\033[?62;4c", "xterm-256color", false);
+    bool asked;
+    int r = detect_in_child("\033[?62;4c", "TERM=xterm-256color", false, &asked);
     if (r == 100)
         skip(); /* no permission to take a controlling terminal here */
     assert_int_equal(r, TERM_DISPLAY_SIXEL);
-    assert_int_equal(detect_in_child("\033[?62;22c", "screen", false), TERM_DISPLAY_BLOCKS);
-    assert_int_equal(detect_in_child(NULL, "dumb", false), TERM_DISPLAY_NONE);
+    assert_true(asked);
+    assert_int_equal(
+        detect_in_child("\033_Gi=31;OK\033\\\033[?62;22c", "TERM=xterm-256color", false, &asked),
+        TERM_DISPLAY_KITTY);
+    assert_int_equal(detect_in_child("\033[?62;22c", "TERM=screen", false, &asked),
+                     TERM_DISPLAY_BLOCKS);
+    assert_int_equal(detect_in_child(NULL, "TERM=dumb", false, &asked), TERM_DISPLAY_NONE);
+    assert_false(asked);
+    /* The environment decides; the terminal is asked only for its cell size
+     * (this pseudo terminal has no pixel size), and its DA1 does not matter. */
+    assert_int_equal(detect_in_child("\033[?62;4c", "TERM=xterm-kitty", false, &asked),
+                     TERM_DISPLAY_KITTY);
+    assert_true(asked);
+    assert_int_equal(
+        detect_in_child("\033[?62;4c", "TERM=xterm-256color KITTY_WINDOW_ID=7", false, &asked),
+        TERM_DISPLAY_KITTY);
+    assert_int_equal(
+        detect_in_child(NULL, "TERM=xterm-256color TERM_PROGRAM=iTerm.app", false, &asked),
+        TERM_DISPLAY_ITERM2);
+    assert_int_equal(
+        detect_in_child(NULL, "TERM=xterm-256color TERM_PROGRAM=WezTerm", false, &asked),
+        TERM_DISPLAY_ITERM2);
+    assert_int_equal(
+        detect_in_child(NULL, "TERM=xterm-ghostty TERM_PROGRAM=ghostty", false, &asked),
+        TERM_DISPLAY_KITTY);
+    assert_int_equal(
+        detect_in_child(NULL, "TERM=xterm-256color KONSOLE_VERSION=230804", false, &asked),
+        TERM_DISPLAY_KITTY);
+    assert_int_equal(
+        detect_in_child(NULL, "TERM=xterm-256color COLORTERM=truecolor", false, &asked),
+        TERM_DISPLAY_BLOCKS);
+    /* MEMECTL_DISPLAY is memectl's setting (read by the command), not the
+     * library's: it does not change detection. */
+    assert_int_equal(
+        detect_in_child("\033[?62;4c", "TERM=xterm MEMECTL_DISPLAY=none", false, &asked),
+        TERM_DISPLAY_SIXEL);
     /* A background job must not query (SIGTTOU would stop it): no query,
      * half blocks. */
-    assert_int_equal(detect_in_child(NULL, "xterm-256color", true), TERM_DISPLAY_BLOCKS);
+    assert_int_equal(detect_in_child(NULL, "TERM=xterm-256color", true, &asked),
+                     TERM_DISPLAY_BLOCKS);
+    assert_false(asked);
 }
 
 /* ---- geometry --------------------------------------------------------- */
@@ -712,6 +1129,615 @@ static void test_sixel_bad_box(void **state)
     image_free(img);
 }
 
+/* ---- decoding what each mode writes ------------------------------------ */
+
+/* A meme-like picture: gradients, a white caption bar with a black band,
+ * noise; saved as PNG so the tests can pass the file along as memectl does. */
+static struct meme_image *picture(int w, int h)
+{
+    struct meme_image *img = gradient(w, h);
+    uint32_t seed = 12345;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            uint8_t *p = img->rgb + ((size_t)y * w + x) * 3;
+            if (y < h / 6)
+                p[0] = p[1] = p[2] = (x / 4 + y / 4) % 2 ? 255 : 0;
+            else if (y > h * 3 / 4 && x < w / 3) {
+                seed = seed * 1103515245 + 12345;
+                p[0] = (uint8_t)(seed >> 16);
+                p[1] = (uint8_t)(seed >> 8);
+                p[2] = (uint8_t)(seed >> 24);
+            }
+        }
+    return img;
+}
+
+static uint8_t *png_of(const struct meme_image *img, size_t *len)
+{
+    uint8_t *png = NULL;
+    assert_int_equal(image_encode_png(img, &png, len, NULL), 0);
+    return png;
+}
+
+static void assert_same_pixels(const struct meme_image *a, const struct meme_image *b)
+{
+    assert_int_equal(a->width, b->width);
+    assert_int_equal(a->height, b->height);
+    assert_memory_equal(a->rgb, b->rgb, (size_t)a->width * a->height * 3);
+}
+
+/* Mean absolute difference per channel between two images of one size. */
+static double mean_abs_diff(const struct meme_image *a, const struct meme_image *b)
+{
+    assert_int_equal(a->width, b->width);
+    assert_int_equal(a->height, b->height);
+    size_t n = (size_t)a->width * a->height * 3;
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += abs((int)a->rgb[i] - (int)b->rgb[i]);
+    return sum / (double)n;
+}
+
+static uint8_t *b64_decode(const char *s, size_t len, size_t *out_len)
+{
+    assert_int_equal(len % 4, 0);
+    uint8_t *out = xmalloc(len / 4 * 3 + 1);
+    int n = EVP_DecodeBlock(out, (const unsigned char *)s, (int)len);
+    assert_true(n >= 0);
+    size_t got = (size_t)n;
+    if (len && s[len - 1] == '=')
+        got--;
+    if (len > 1 && s[len - 2] == '=')
+        got--;
+    *out_len = got;
+    return out;
+}
+
+/* Undoes term_tmux_wrap() on every passthrough sequence in s. */
+static struct buf tmux_unwrap(const struct buf *s)
+{
+    struct buf out = BUF_INIT;
+    size_t i = 0;
+    while (i < s->len) {
+        if (i + 7 <= s->len && memcmp(s->data + i, "\033Ptmux;", 7) == 0) {
+            i += 7;
+            for (;;) {
+                assert_true(i + 1 < s->len);
+                if (s->data[i] == 0x1b && s->data[i + 1] == 0x1b) {
+                    buf_putc(&out, 0x1b);
+                    i += 2;
+                } else if (s->data[i] == 0x1b && s->data[i + 1] == '\\') {
+                    i += 2;
+                    break;
+                } else {
+                    /* A lone ESC would end the passthrough early. */
+                    assert_int_not_equal(s->data[i], 0x1b);
+                    buf_putc(&out, (char)s->data[i++]);
+                }
+            }
+        } else {
+            buf_putc(&out, (char)s->data[i++]);
+        }
+    }
+    return out;
+}
+
+struct kitty_cmd {
+    char keys[256];
+    struct buf payload; /* the base64 of every chunk, joined */
+    int chunks;
+};
+
+static const char *key(const char *keys, const char *name, char *val, size_t cap)
+{
+    size_t n = strlen(name);
+    for (const char *k = keys; k && *k;) {
+        if (strncmp(k, name, n) == 0 && k[n] == '=') {
+            size_t l = strcspn(k + n + 1, ",");
+            snprintf(val, cap, "%.*s", (int)l, k + n + 1);
+            return val;
+        }
+        k = strchr(k, ',');
+        if (k)
+            k++;
+    }
+    return NULL;
+}
+
+static int key_int(const char *keys, const char *name)
+{
+    char v[32];
+    return key(keys, name, v, sizeof(v)) ? atoi(v) : -1;
+}
+
+/* Reads one kitty command (its chunks) from s at *pos, as kitty does: keys
+ * from the first chunk, m=1 on all but the last, each chunk at most 4096
+ * bytes of base64. */
+static void kitty_read(const struct buf *s, size_t *pos, struct kitty_cmd *cmd)
+{
+    memset(cmd, 0, sizeof(*cmd));
+    for (;;) {
+        const char *p = (const char *)s->data + *pos;
+        assert_memory_equal(p, "\033_G", 3);
+        const char *semi = strchr(p, ';');
+        const char *end = strstr(p, "\033\\");
+        assert_non_null(end);
+        char keys[256];
+        const char *body = semi && semi < end ? semi + 1 : end;
+        snprintf(keys, sizeof(keys), "%.*s", (int)(body - (semi && semi < end ? 1 : 0) - p - 3),
+                 p + 3);
+        if (cmd->chunks == 0)
+            snprintf(cmd->keys, sizeof(cmd->keys), "%s", keys);
+        else
+            assert_true(strncmp(keys, "m=", 2) == 0); /* later chunks: m only */
+        assert_true(end - body <= 4096);
+        buf_append(&cmd->payload, body, (size_t)(end - body));
+        cmd->chunks++;
+        *pos = (size_t)(end + 2 - (const char *)s->data);
+        int m = key_int(keys, "m");
+        if (m != 1)
+            break;
+    }
+}
+
+/* The picture kitty would show: PNG (f=100) decoded, or raw RGB (f=24). */
+static struct meme_image *kitty_image(const struct kitty_cmd *cmd)
+{
+    size_t len;
+    uint8_t *raw = b64_decode((const char *)cmd->payload.data, cmd->payload.len, &len);
+    struct meme_image *img = NULL;
+    if (key_int(cmd->keys, "f") == 100) {
+        img = image_decode(raw, len, NULL);
+    } else {
+        assert_int_equal(key_int(cmd->keys, "f"), 24);
+        int w = key_int(cmd->keys, "s"), h = key_int(cmd->keys, "v");
+        assert_int_equal(len, (size_t)w * h * 3);
+        img = image_new(w, h);
+        memcpy(img->rgb, raw, len);
+    }
+    free(raw);
+    assert_non_null(img);
+    return img;
+}
+
+static void test_kitty_png_unchanged(void **state)
+{
+    struct meme_image *img = picture(512, 512);
+    size_t len;
+    uint8_t *png = png_of(img, &len);
+    struct buf out = BUF_INIT;
+    /* 80x40 cells of 10x20: the 512x512 meme fits as it is. */
+    struct term_place pl = {.cols = 80, .rows = 40, .cell_w = 10, .cell_h = 20};
+    assert_int_equal(term_encode_kitty(img, png, len, &pl, &out, NULL), 0);
+    size_t pos = 0;
+    struct kitty_cmd cmd;
+    kitty_read(&out, &pos, &cmd);
+    assert_int_equal(pos, out.len); /* one command, nothing else */
+    assert_true(cmd.chunks > 1);
+    char v[32];
+    assert_string_equal(key(cmd.keys, "a", v, sizeof(v)), "T");
+    assert_int_equal(key_int(cmd.keys, "q"), 2);
+    assert_int_equal(key_int(cmd.keys, "C"), 1);
+    /* The square over the whole box (the terminal scales): 800x800 px is
+     * 80 x 40 cells of 10x20. */
+    assert_int_equal(key_int(cmd.keys, "c"), 80);
+    assert_int_equal(key_int(cmd.keys, "r"), 40);
+    assert_int_equal(pl.used_cols, 80);
+    assert_int_equal(pl.used_rows, 40);
+    /* The payload is the saved file byte for byte, and so its pixels. */
+    size_t raw_len;
+    uint8_t *raw = b64_decode((const char *)cmd.payload.data, cmd.payload.len, &raw_len);
+    assert_int_equal(raw_len, len);
+    assert_memory_equal(raw, png, len);
+    free(raw);
+    struct meme_image *shown = kitty_image(&cmd);
+    assert_same_pixels(shown, img);
+    image_free(shown);
+    buf_release(&cmd.payload);
+    buf_release(&out);
+    free(png);
+    image_free(img);
+}
+
+static void test_kitty_rgb_scaled(void **state)
+{
+    /* A JPEG-like case (no PNG to pass on) into a small box: raw RGB of the
+     * image scaled to the cells' pixels, exactly what image_scale() makes. */
+    struct meme_image *img = picture(512, 512);
+    struct buf out = BUF_INIT;
+    struct term_place pl = {.cols = 30, .rows = 10, .cell_w = 8, .cell_h = 16, .id = 7};
+    assert_int_equal(term_encode_kitty(img, NULL, 0, &pl, &out, NULL), 0);
+    size_t pos = 0;
+    struct kitty_cmd cmd;
+    kitty_read(&out, &pos, &cmd);
+    assert_int_equal(pos, out.len);
+    assert_int_equal(key_int(cmd.keys, "i"), 7);
+    assert_int_equal(key_int(cmd.keys, "r"), 10);
+    assert_int_equal(key_int(cmd.keys, "c"), 20); /* 160 px tall and wide */
+    struct meme_image *shown = kitty_image(&cmd);
+    struct meme_image *want = image_scale(img, 160, 160);
+    assert_same_pixels(shown, want);
+    assert_true(mean_abs_diff(shown, want) == 0);
+    image_free(want);
+    image_free(shown);
+    buf_release(&cmd.payload);
+    buf_release(&out);
+
+    /* A PNG larger than the box is not sent as it is either. */
+    size_t len;
+    uint8_t *png = png_of(img, &len);
+    pl.id = 0;
+    assert_int_equal(term_encode_kitty(img, png, len, &pl, &out, NULL), 0);
+    pos = 0;
+    kitty_read(&out, &pos, &cmd);
+    assert_int_equal(key_int(cmd.keys, "f"), 24);
+    assert_int_equal(key_int(cmd.keys, "i"), -1);
+    buf_release(&cmd.payload);
+    buf_release(&out);
+    free(png);
+    image_free(img);
+}
+
+static void test_kitty_tmux_and_store(void **state)
+{
+    struct meme_image *img = picture(100, 60);
+    size_t len;
+    uint8_t *png = png_of(img, &len);
+    struct buf out = BUF_INIT;
+    struct term_place pl = {.cols = 40,
+                            .rows = 20,
+                            .cell_w = 10,
+                            .cell_h = 20,
+                            .tmux = true,
+                            .id = 3,
+                            .store_only = true};
+    assert_int_equal(term_encode_kitty(img, png, len, &pl, &out, NULL), 0);
+    /* Every chunk is a passthrough of its own; unwrapped it is the same
+     * command, and the same picture. */
+    assert_memory_equal(out.data, "\033Ptmux;\033\033_G", 11);
+    struct buf plain = tmux_unwrap(&out);
+    size_t pos = 0;
+    struct kitty_cmd cmd;
+    kitty_read(&plain, &pos, &cmd);
+    assert_int_equal(pos, plain.len);
+    char v[32];
+    assert_string_equal(key(cmd.keys, "a", v, sizeof(v)), "t"); /* store, do not place */
+    assert_null(key(cmd.keys, "c", v, sizeof(v)));
+    struct meme_image *shown = kitty_image(&cmd);
+    assert_same_pixels(shown, img);
+    image_free(shown);
+    buf_release(&cmd.payload);
+    buf_release(&plain);
+    buf_release(&out);
+
+    /* Placing and deleting by id. */
+    term_kitty_place(3, 12, 5, false, &out);
+    term_kitty_delete(3, false, false, &out);
+    term_kitty_delete(3, true, true, &out);
+    buf_putc(&out, '\0');
+    assert_string_equal((char *)out.data, "\033_Ga=p,i=3,C=1,c=12,r=5,q=2\033\\"
+                                          "\033_Ga=d,d=i,i=3,q=2\033\\"
+                                          "\033Ptmux;\033\033_Ga=d,d=I,i=3,q=2\033\033\\\033\\");
+    buf_release(&out);
+    free(png);
+    image_free(img);
+}
+
+/* The file in an OSC 1337 inline image, and its attributes. */
+static uint8_t *iterm2_read(const struct buf *s, char *attrs, size_t cap, size_t *len)
+{
+    const char *p = (const char *)s->data;
+    assert_memory_equal(p, "\033]1337;File=", 12);
+    const char *colon = strchr(p, ':');
+    const char *bel = memchr(p, '\a', s->len);
+    assert_non_null(colon);
+    assert_non_null(bel);
+    assert_int_equal(bel + 1 - p, (long)s->len); /* one sequence, nothing after */
+    snprintf(attrs, cap, "%.*s", (int)(colon - p - 12), p + 12);
+    return b64_decode(colon + 1, (size_t)(bel - colon - 1), len);
+}
+
+static int attr_int(const char *attrs, const char *name)
+{
+    char pat[32];
+    snprintf(pat, sizeof(pat), "%s=", name);
+    for (const char *a = attrs; a; a = strchr(a, ';') ? strchr(a, ';') + 1 : NULL)
+        if (strncmp(a, pat, strlen(pat)) == 0)
+            return atoi(a + strlen(pat));
+    return -1;
+}
+
+static void test_iterm2(void **state)
+{
+    struct meme_image *img = picture(512, 512);
+    size_t len;
+    uint8_t *png = png_of(img, &len);
+    struct buf out = BUF_INIT;
+    char attrs[256];
+    size_t got;
+
+    /* Fits: the saved file itself, sized in cells. */
+    struct term_place pl = {.cols = 100, .rows = 50, .cell_w = 10, .cell_h = 20};
+    assert_int_equal(term_encode_iterm2(img, png, len, &pl, &out, NULL), 0);
+    uint8_t *file = iterm2_read(&out, attrs, sizeof(attrs), &got);
+    assert_int_equal(attr_int(attrs, "inline"), 1);
+    assert_int_equal(attr_int(attrs, "size"), (int)len);
+    assert_int_equal(attr_int(attrs, "width"), 100);
+    assert_int_equal(attr_int(attrs, "height"), 50);
+    assert_int_equal(got, len);
+    assert_memory_equal(file, png, len);
+    struct meme_image *shown = image_decode(file, got, NULL);
+    assert_same_pixels(shown, img);
+    image_free(shown);
+    free(file);
+    buf_release(&out);
+
+    /* A JPEG passes as it is too (iTerm2 decodes it). */
+    uint8_t *jpg = NULL;
+    size_t jpg_len;
+    assert_int_equal(image_encode_jpeg(img, 90, &jpg, &jpg_len, NULL), 0);
+    assert_int_equal(term_encode_iterm2(img, jpg, jpg_len, &pl, &out, NULL), 0);
+    file = iterm2_read(&out, attrs, sizeof(attrs), &got);
+    assert_int_equal(got, jpg_len);
+    assert_memory_equal(file, jpg, jpg_len);
+    free(file);
+    free(jpg);
+    buf_release(&out);
+
+    /* Too large for the box: a PNG of the image scaled to it. */
+    struct term_place small = {.cols = 20, .rows = 10, .cell_w = 10, .cell_h = 20};
+    assert_int_equal(term_encode_iterm2(img, png, len, &small, &out, NULL), 0);
+    file = iterm2_read(&out, attrs, sizeof(attrs), &got);
+    assert_int_equal(attr_int(attrs, "width"), 20);
+    assert_int_equal(attr_int(attrs, "height"), 10);
+    shown = image_decode(file, got, NULL);
+    struct meme_image *want = image_scale(img, 200, 200);
+    assert_same_pixels(shown, want);
+    image_free(want);
+    image_free(shown);
+    free(file);
+    buf_release(&out);
+
+    /* tmux: one passthrough around it, the same file inside. */
+    pl.tmux = true;
+    assert_int_equal(term_encode_iterm2(img, png, len, &pl, &out, NULL), 0);
+    assert_memory_equal(out.data, "\033Ptmux;\033\033]1337;", 15);
+    struct buf plain = tmux_unwrap(&out);
+    file = iterm2_read(&plain, attrs, sizeof(attrs), &got);
+    assert_memory_equal(file, png, len);
+    free(file);
+    buf_release(&plain);
+    buf_release(&out);
+    free(png);
+    image_free(img);
+}
+
+static void test_iterm2_tmux_limit(void **state)
+{
+    /* Noise does not compress: a 1024x1024 PNG of it is ~3 MB, over tmux's
+     * 1 MiB; inside tmux it is scaled down until it fits. */
+    struct meme_image *img = image_new(1024, 1024);
+    uint32_t seed = 1;
+    for (size_t i = 0; i < 1024 * 1024 * 3; i++) {
+        seed = seed * 1103515245 + 12345;
+        img->rgb[i] = (uint8_t)(seed >> 16);
+    }
+    size_t len;
+    uint8_t *png = png_of(img, &len);
+    assert_true(len > 1024 * 1024);
+    struct buf out = BUF_INIT;
+    struct term_place pl = {.cols = 200, .rows = 100, .cell_w = 10, .cell_h = 20, .tmux = true};
+    assert_int_equal(term_encode_iterm2(img, png, len, &pl, &out, NULL), 0);
+    assert_true(out.len < 1024 * 1024);
+    struct buf plain = tmux_unwrap(&out);
+    char attrs[256];
+    size_t got;
+    uint8_t *file = iterm2_read(&plain, attrs, sizeof(attrs), &got);
+    struct meme_image *shown = image_decode(file, got, NULL);
+    assert_non_null(shown);
+    assert_true(shown->width < 1024 && shown->width == shown->height);
+    /* Still drawn over the same cells. */
+    assert_int_equal(attr_int(attrs, "width"), 200);
+    assert_int_equal(attr_int(attrs, "height"), 100);
+    image_free(shown);
+    free(file);
+    buf_release(&plain);
+    buf_release(&out);
+    free(png);
+    image_free(img);
+}
+
+/* Decodes sixel with libsixel's decoder into an RGB image. */
+static struct meme_image *sixel_image(const struct buf *out)
+{
+    unsigned char *px = NULL, *pal = NULL;
+    int w = 0, h = 0, ncolors = 0;
+    SIXELSTATUS st = sixel_decode_raw((unsigned char *)out->data, (int)out->len, &px, &w, &h, &pal,
+                                      &ncolors, NULL);
+    assert_true(SIXEL_SUCCEEDED(st));
+    struct meme_image *img = image_new(w, h);
+    for (int i = 0; i < w * h; i++)
+        memcpy(img->rgb + i * 3, pal + px[i] * 3, 3);
+    free(px);
+    free(pal);
+    return img;
+}
+
+static void test_sixel_decodes_to_the_meme(void **state)
+{
+    struct meme_image *img = picture(300, 300);
+    struct buf out = BUF_INIT;
+    assert_int_equal(term_encode_sixel(img, 300, 300, &out, NULL), 0);
+    struct meme_image *shown = sixel_image(&out);
+    /* 256 adaptive colours with diffusion: close, not equal. Rows come in
+     * sixes, so compare the image's own rows. */
+    assert_int_equal(shown->width, 300);
+    assert_true(shown->height >= 300);
+    shown->height = 300;
+    double d = mean_abs_diff(shown, img);
+    assert_true(d < 12.0);
+    assert_true(d > 0.0);
+    image_free(shown);
+    buf_release(&out);
+    /* Scaled: against the same scaling of the meme. */
+    assert_int_equal(term_encode_sixel(img, 120, 120, &out, NULL), 0);
+    shown = sixel_image(&out);
+    shown->height = 120;
+    struct meme_image *want = image_scale(img, 120, 120);
+    assert_true(mean_abs_diff(shown, want) < 12.0);
+    image_free(want);
+    image_free(shown);
+    buf_release(&out);
+    image_free(img);
+}
+
+/* Reads half blocks back into pixels: the foreground of each cell is the
+ * upper pixel, the background the lower one. */
+static struct meme_image *blocks_image(const struct buf *out, bool truecolor)
+{
+    static const int level[6] = {0, 95, 135, 175, 215, 255};
+    int w = 0, rows = 0, x = 0;
+    int fg[3] = {0}, bg[3] = {0};
+    uint8_t *px = NULL;
+    size_t cap = 0;
+    const char *s = (const char *)out->data, *end = s + out->len;
+    while (s < end) {
+        if (*s == '\033') {
+            int layer, a, b, c, d, n;
+            if (sscanf(s, "\033[%d;2;%d;%d;%dm%n", &layer, &a, &b, &c, &n) == 4 && truecolor) {
+                int *t = layer == 38 ? fg : bg;
+                t[0] = a;
+                t[1] = b;
+                t[2] = c;
+            } else if (sscanf(s, "\033[%d;5;%dm%n", &layer, &d, &n) == 2 && !truecolor) {
+                int *t = layer == 38 ? fg : bg;
+                if (d >= 232) {
+                    t[0] = t[1] = t[2] = 8 + 10 * (d - 232);
+                } else {
+                    d -= 16;
+                    t[0] = level[d / 36];
+                    t[1] = level[d / 6 % 6];
+                    t[2] = level[d % 6];
+                }
+            } else {
+                assert_memory_equal(s, "\033[0m", 4);
+                n = 4;
+            }
+            s += n;
+        } else if (*s == '\n') {
+            if (rows == 0)
+                w = x;
+            assert_int_equal(x, w);
+            rows++;
+            x = 0;
+            s++;
+        } else {
+            assert_memory_equal(s, UPPER_HALF, 3);
+            size_t need = ((size_t)(rows + 1) * 2) * 4096 * 3;
+            if (need > cap) {
+                px = realloc(px, need);
+                cap = need;
+            }
+            for (int k = 0; k < 3; k++) {
+                px[((size_t)(rows * 2) * 4096 + x) * 3 + k] = (uint8_t)fg[k];
+                px[((size_t)(rows * 2 + 1) * 4096 + x) * 3 + k] = (uint8_t)bg[k];
+            }
+            x++;
+            s += 3;
+        }
+    }
+    struct meme_image *img = image_new(w, rows * 2);
+    for (int y = 0; y < rows * 2; y++)
+        memcpy(img->rgb + (size_t)y * w * 3, px + (size_t)y * 4096 * 3, (size_t)w * 3);
+    free(px);
+    return img;
+}
+
+static void test_blocks_decode_to_the_meme(void **state)
+{
+    struct meme_image *img = picture(512, 512);
+    struct buf out = BUF_INIT;
+    assert_int_equal(term_encode_blocks(img, 64, 32, true, &out), 0);
+    struct meme_image *shown = blocks_image(&out, true);
+    struct meme_image *want = image_scale(img, 64, 64);
+    /* 24-bit: every pixel exact. */
+    assert_same_pixels(shown, want);
+    image_free(shown);
+    buf_release(&out);
+    /* 256 colours: the nearest of the cube and grey ramp, steps of up to 40. */
+    assert_int_equal(term_encode_blocks(img, 64, 32, false, &out), 0);
+    shown = blocks_image(&out, false);
+    double d = mean_abs_diff(shown, want);
+    assert_true(d > 0.0);
+    assert_true(d < 20.0);
+    image_free(shown);
+    image_free(want);
+    buf_release(&out);
+    image_free(img);
+}
+
+static void test_draw_inline(void **state)
+{
+    struct meme_image *img = picture(512, 512);
+    size_t len;
+    uint8_t *png = png_of(img, &len);
+    struct buf pre = BUF_INIT, out = BUF_INIT;
+    struct term_caps caps = {
+        .mode = TERM_DISPLAY_KITTY, .cols = 120, .rows = 40, .cell_w = 10, .cell_h = 20};
+
+    /* Room first: 26 newlines, back up 26 rows, the image, down again. */
+    assert_int_equal(term_draw(&caps, img, png, len, 119, 37, &pre, &out, NULL), 0);
+    assert_int_equal(pre.len, 0);
+    for (int i = 0; i < 26; i++)
+        assert_int_equal(out.data[i], '\n');
+    assert_memory_equal(out.data + 26, "\033[26A\033_G", 8);
+    buf_putc(&out, '\0');
+    assert_non_null(strstr((char *)out.data, "\033\\\033[26B\r"));
+    buf_release(&out);
+
+    /* Never larger than the meme: 512 px at 10x20 is 52x26 cells at most
+     * (rounded up), however large the window. */
+    assert_int_equal(term_draw(&caps, img, png, len, 500, 200, &pre, &out, NULL), 0);
+    buf_putc(&out, '\0');
+    assert_non_null(strstr((char *)out.data, "c=52,r=26"));
+    buf_release(&out);
+
+    /* tmux: the room goes in pre (written, then tmux catches up), the
+     * wrapped image in out; iTerm2 with the cursor saved around it. */
+    caps.mode = TERM_DISPLAY_ITERM2;
+    caps.tmux = true;
+    assert_int_equal(term_draw(&caps, img, png, len, 119, 37, &pre, &out, NULL), 0);
+    assert_int_equal(pre.len, 26 + strlen("\033[26A"));
+    assert_memory_equal(out.data, "\033Ptmux;\033\0337\033\\\033Ptmux;\033\033]1337;", 25);
+    buf_release(&pre);
+    buf_release(&out);
+
+    /* Half blocks fill the cells given (a cell per pixel across, two down). */
+    caps.mode = TERM_DISPLAY_BLOCKS;
+    caps.truecolor = true;
+    assert_int_equal(term_draw(&caps, img, png, len, 79, 21, &pre, &out, NULL), 0);
+    struct meme_image *shown = blocks_image(&out, true);
+    assert_int_equal(shown->width, 42);
+    assert_int_equal(shown->height, 42);
+    image_free(shown);
+    buf_release(&out);
+
+    /* Nothing for none; sixel ends on a new line. */
+    caps.mode = TERM_DISPLAY_NONE;
+    assert_int_equal(term_draw(&caps, img, png, len, 79, 21, &pre, &out, NULL), 0);
+    assert_int_equal(out.len, 0);
+    caps.mode = TERM_DISPLAY_SIXEL;
+    assert_int_equal(term_draw(&caps, img, png, len, 20, 10, &pre, &out, NULL), 0);
+    assert_memory_equal(out.data + out.len - 3, "\033\\\n", 3);
+    shown = sixel_image(&out);
+    assert_int_equal(shown->width, 200);
+    image_free(shown);
+    buf_release(&out);
+    assert_int_equal(term_draw(&caps, NULL, NULL, 0, 20, 10, &pre, &out, NULL), MEME_E_IMAGE);
+    free(png);
+    image_free(img);
+}
+
 /* ---- sanitizer -------------------------------------------------------- */
 
 static char *clean(const char *s, size_t len, bool keep_newlines)
@@ -894,14 +1920,20 @@ int main(void)
         cmocka_unit_test(test_display_parse),
         cmocka_unit_test(test_da1),
         cmocka_unit_test(test_da1_long_input_is_linear),
+        cmocka_unit_test(test_reply_parse),
+        cmocka_unit_test(test_detect_queries),
+        cmocka_unit_test(test_detect_kitty_answer),
         cmocka_unit_test(test_detect_sixel),
+        cmocka_unit_test(test_detect_iterm2_by_version),
         cmocka_unit_test(test_detect_no_sixel),
         cmocka_unit_test(test_detect_split_reply),
         cmocka_unit_test(test_detect_typeahead),
         cmocka_unit_test(test_detect_silent_terminal),
         cmocka_unit_test(test_detect_on_not_a_tty),
+        cmocka_unit_test(test_env_terminals),
+        cmocka_unit_test(test_env_tmux),
+        cmocka_unit_test(test_tmux_probe),
         cmocka_unit_test(test_detect_pipe_is_none),
-        cmocka_unit_test(test_detect_env_overrides),
         cmocka_unit_test(test_detect_controlling_tty),
         cmocka_unit_test(test_geometry),
         cmocka_unit_test(test_blocks_truecolor),
@@ -915,6 +1947,14 @@ int main(void)
         cmocka_unit_test(test_sixel_leaves_input_alone),
         cmocka_unit_test(test_sixel_appends),
         cmocka_unit_test(test_sixel_bad_box),
+        cmocka_unit_test(test_kitty_png_unchanged),
+        cmocka_unit_test(test_kitty_rgb_scaled),
+        cmocka_unit_test(test_kitty_tmux_and_store),
+        cmocka_unit_test(test_iterm2),
+        cmocka_unit_test(test_iterm2_tmux_limit),
+        cmocka_unit_test(test_sixel_decodes_to_the_meme),
+        cmocka_unit_test(test_blocks_decode_to_the_meme),
+        cmocka_unit_test(test_draw_inline),
         cmocka_unit_test(test_sanitize_plain),
         cmocka_unit_test(test_sanitize_controls),
         cmocka_unit_test(test_sanitize_csi),
