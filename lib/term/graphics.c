@@ -318,11 +318,15 @@ int term_draw(const struct term_caps *caps, const struct meme_image *img, const 
         buf_release(&image);
         break;
     }
-    case TERM_DISPLAY_SIXEL:
-        rc = term_encode_sixel(img, max_cols * cw, max_rows * ch, out, err);
+    case TERM_DISPLAY_SIXEL: {
+        /* Sixel is pixels: the meme at its own size when it fits. */
+        int w = max_cols * cw < img->width ? max_cols * cw : img->width;
+        int h = max_rows * ch < img->height ? max_rows * ch : img->height;
+        rc = term_encode_sixel(img, w, h, out, err);
         if (rc == 0)
             buf_putc(out, '\n');
         break;
+    }
     case TERM_DISPLAY_BLOCKS:
         if (term_encode_blocks(img, max_cols, max_rows, caps->truecolor, out) < 0)
             rc = meme_err_set(err, MEME_E_IMAGE, "cannot draw the image as half blocks");
