@@ -91,7 +91,7 @@ WORKER  := $(OUT)/meme-worker
 GATEWAY := $(if $(GATEWAY_SRC),$(OUT)/meme-gateway)
 
 .PHONY: all build test unit integration run install uninstall clean format check-format deps \
-        check-deps bench deps-bench fuzz fuzz-smoke fuzz-build deps-fuzz valgrind tsan images
+        check-deps bench deps-bench screenshots fuzz fuzz-smoke fuzz-build deps-fuzz valgrind tsan images
 
 all: build
 
@@ -161,6 +161,22 @@ $(OUT)/memebench: bench/bench.c $(HARNESS_OBJ) $(LIBMEME)
 
 deps-bench:
 	scripts/install-deps --bench
+
+# docs/img/terminal-*.png: a meme in xterm -ti vt340 (sixel) and in kitty,
+# on a virtual screen (scripts/screenshot), from a local stack of its own
+# (on ports of its own, beside a stack that may be running).
+SHOT_STATE := build/screenshots
+screenshots: build
+	scripts/install-deps --x11
+	MEMECTL_STATE_DIR=$(CURDIR)/$(SHOT_STATE) $(MEMECTL) up --workers 1 \
+	    --nats-port 14322 --monitor-port 18322 --redis-port 16479
+	MEMECTL_STATE_DIR=$(CURDIR)/$(SHOT_STATE) scripts/screenshot xterm \
+	    docs/img/terminal-xterm-sixel.png $(MEMECTL) gen -t night-sky -o $(SHOT_STATE)/xterm.png \
+	    "one does not simply | draw sixel in xterm"; \
+	MEMECTL_STATE_DIR=$(CURDIR)/$(SHOT_STATE) scripts/screenshot kitty \
+	    docs/img/terminal-kitty.png $(MEMECTL) gen -t advice-wheel -o $(SHOT_STATE)/kitty.png \
+	    "kitty graphics | through memectl"; \
+	MEMECTL_STATE_DIR=$(CURDIR)/$(SHOT_STATE) $(MEMECTL) down
 
 # Fuzzing: every tests/fuzz/fuzz_*.c for FUZZ_SECONDS each, starting from its
 # seed corpus in tests/fuzz/corpus/NAME; new inputs and crashes go under
