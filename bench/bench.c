@@ -4,7 +4,10 @@
  * use, and writes docs/benchmarks.md. Every figure is a median of several
  * runs (the machines are shared and noisy).
  *
- *   memebench [--out FILE] [--quick]
+ *   memebench [--out FILE] [--quick] [--takeover] [--terminal]
+ *
+ * --takeover and --terminal run only the lost-worker or the terminal
+ * (sixel, time to first pixel) sections.
  *
  * Needs the release build next to it (memectl, meme-worker), nats-server,
  * and for the comparisons ImageMagick (convert), img2sixel and chafa
@@ -12,14 +15,19 @@
  * missing is reported as such, never faked.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
 #include <nats/nats.h>
+#include <poll.h>
 #include <pthread.h>
+#include <pty.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -35,6 +43,7 @@
 #include "harness.h"
 #include "render/image.h"
 #include "mq/mq.h"
+#include "mq/results.h"
 #include "paths.h"
 #include "mq/proto.h"
 #include "render/render.h"
@@ -870,6 +879,280 @@ static void bench_sixel(void)
     renderer_free(r);
 }
 
+/* ---- 4b. time to first pixel ---- */
+
+/* Where, in what a program wrote to the terminal, the terminal could first
+ * show part of the image: the end of a complete kitty command that is not
+ * followed by more chunks (m=1), of an OSC 1337 file, of a sixel DCS; for
+ * half blocks the end of the first line. 0 when not yet. */
+static size_t first_pixel_at(const struct buf *b, const char *mode)
+{
+    const char *s = (const char *)b->data;
+    if (!s)
+        return 0;
+    if (strcmp(mode, "kitty") == 0) {
+        const char *p = s, *end = s + b->len;
+        while ((p = memmem(p, (size_t)(end - p), "\033_G", 3)) != NULL) {
+            const char *st = memmem(p, (size_t)(end - p), "\033\\", 2);
+            if (!st)
+                return 0;
+            const char *semi = memchr(p, ';', (size_t)(st - p));
+            const char *keys_end = semi ? semi : st;
+            bool more = memmem(p, (size_t)(keys_end - p), "m=1", 3) != NULL;
+            bool query = memmem(p, (size_t)(keys_end - p), "a=q", 3) != NULL;
+            if (!more && !query)
+                return (size_t)(st + 2 - s);
+            p = st + 2;
+        }
+        return 0;
+    }
+    if (strcmp(mode, "iterm2") == 0) {
+        const char *p = memmem(s, b->len, "\033]1337;File=", 12);
+        const char *bel = p ? memchr(p, '\a', b->len - (size_t)(p - s)) : NULL;
+        return bel ? (size_t)(bel + 1 - s) : 0;
+    }
+    if (strcmp(mode, "sixel") == 0) {
+        const char *p = memmem(s, b->len, "\033P", 2);
+        const char *st = p ? memmem(p, b->len - (size_t)(p - s), "\033\\", 2) : NULL;
+        return st ? (size_t)(st + 2 - s) : 0;
+    }
+    /* Half blocks (upper, ours, or lower, chafa's): the first line of them. */
+    const char *p = memmem(s, b->len, "\xe2\x96\x80", 3);
+    const char *lower = memmem(s, b->len, "\xe2\x96\x84", 3);
+    if (!p || (lower && lower < p))
+        p = lower;
+    const char *nl = p ? memchr(p, '\n', b->len - (size_t)(p - s)) : NULL;
+    return nl ? (size_t)(nl + 1 - s) : 0;
+}
+
+/* Runs argv on a pseudo terminal of 120x40 cells of 10x20 pixels (so nobody
+ * has to ask the terminal for its cell size) with env on top of a cleared
+ * terminal environment; *first: ms from the fork to the first pixel, *total:
+ * to the exit, *bytes: what it wrote. False when it failed or drew nothing. */
+static bool time_on_pty(char *const argv[], const char *const env[], const char *mode,
+                        double *first, double *total, size_t *bytes)
+{
+    int master, slave;
+    struct winsize ws = {.ws_row = 40, .ws_col = 120, .ws_xpixel = 1200, .ws_ypixel = 800};
+    if (openpty(&master, &slave, NULL, NULL, &ws) < 0)
+        return false;
+    double t0 = now_ms();
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(master);
+        setsid();
+        ioctl(slave, TIOCSCTTY, 0);
+        dup2(slave, 0);
+        dup2(slave, 1);
+        int nul = open("/dev/null", O_WRONLY);
+        dup2(nul, 2);
+        static const char *const vars[] = {
+            "TERM",        "TERM_PROGRAM", "COLORTERM",      "KITTY_WINDOW_ID", "KONSOLE_VERSION",
+            "LC_TERMINAL", "TMUX",         "MEMECTL_DISPLAY"};
+        for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+            unsetenv(vars[i]);
+        for (size_t i = 0; env[i]; i++)
+            putenv((char *)env[i]);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    struct buf out = BUF_INIT;
+    *first = -1;
+    int st = 0;
+    bool exited = false;
+    double deadline = t0 + 30000;
+    while (!exited && now_ms() < deadline) {
+        struct pollfd p = {.fd = master, .events = POLLIN};
+        if (poll(&p, 1, 5) > 0) {
+            char chunk[65536];
+            ssize_t n = read(master, chunk, sizeof(chunk));
+            if (n > 0)
+                buf_append(&out, chunk, (size_t)n);
+            if (*first < 0 && first_pixel_at(&out, mode))
+                *first = now_ms() - t0;
+        }
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            *total = now_ms() - t0;
+            exited = true;
+            fcntl(master, F_SETFL, O_NONBLOCK);
+            char chunk[65536];
+            ssize_t n;
+            while ((n = read(master, chunk, sizeof(chunk))) > 0)
+                buf_append(&out, chunk, (size_t)n);
+            if (*first < 0 && first_pixel_at(&out, mode))
+                *first = *total; /* it came with the last read */
+        }
+    }
+    if (!exited) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+    }
+    close(slave);
+    close(master);
+    *bytes = out.len;
+    buf_release(&out);
+    return exited && WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
+           (*first >= 0 || strcmp(mode, "none") == 0);
+}
+
+/* Medians of n runs; false when any failed. */
+static bool median_on_pty(char *const argv[], const char *const env[], const char *mode, int n,
+                          double *first, double *total, size_t *bytes)
+{
+    double f[16], t[16];
+    if (n > 16)
+        n = 16;
+    time_on_pty(argv, env, mode, &f[0], &t[0], bytes); /* warm the page cache */
+    for (int i = 0; i < n; i++)
+        if (!time_on_pty(argv, env, mode, &f[i], &t[i], bytes))
+            return false;
+    *first = median(f, n);
+    *total = median(t, n);
+    return true;
+}
+
+static void bench_first_pixel(const struct harness_server *nats)
+{
+    struct meme_err err = {0};
+    struct renderer *r = renderer_new(NULL, NULL, &err);
+    if (!r)
+        return;
+    struct render_opts o = {.prompt = "bench",
+                            .top = TOP,
+                            .bottom = BOTTOM,
+                            .template_name = "advice-wheel",
+                            .width = 512};
+    struct meme_image *img = renderer_draw(r, &o, NULL, 0, &err);
+    uint8_t *png = NULL;
+    size_t len = 0;
+    image_encode_png(img, &png, &len, NULL);
+    char *png_path = xasprintf("%s/first-pixel.png", scratch);
+    FILE *f = fopen(png_path, "wb");
+    fwrite(png, 1, len, f);
+    fclose(f);
+
+    /* The meme in the results bucket, where `memectl get` finds it. */
+    struct mq_conn mq;
+    struct mq_connect_opts co = {.url = nats->url, .name = "memebench"};
+    kvStore *kv = NULL;
+    struct results_meta meta = {.ok = true, .width = 512, .height = 512, .bytes = len};
+    snprintf(meta.content_type, sizeof(meta.content_type), "image/png");
+    snprintf(meta.template_name, sizeof(meta.template_name), "advice-wheel");
+    const char *id = "bench-first-pixel";
+    bool stored = mq_connect(&mq, &co, &err) == 0 &&
+                  results_open(mq.js, PROTO_RESULTS_BUCKET, true, 3600, 8 << 20, &kv, &err) == 0 &&
+                  results_put(kv, id, png, len, &meta, &err) == 0;
+
+    row("## Time to first pixel\n");
+    row("The same 512x512 meme (%zu-byte PNG) on a terminal (a pseudo terminal of 120x40 cells "
+        "of 10x20 pixels, as the kernel reports them, so nobody asks the terminal): from "
+        "starting the program to the moment the terminal has what it needs to show the first "
+        "pixels (the end of the kitty command or OSC 1337 file or sixel string; for half "
+        "blocks the first line), and to the program's exit. memectl: `memectl get ID "
+        "--display MODE`, which also connects to NATS, fetches the meme from the results "
+        "bucket and saves it (the `none` row is that part alone); chafa %s: `chafa -f MODE` "
+        "on the saved file, the same cells (52x26 for images, 74x37 for half blocks). "
+        "In process: what `memectl gen` spends after the reply arrived (decode the PNG, "
+        "encode for the terminal), median of %d.\n",
+        len, "1.12", iters);
+    row("| mode | memectl first pixel | memectl exit | bytes | chafa first pixel | chafa exit | "
+        "bytes | memectl in process |");
+    row("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    struct {
+        const char *label, *mode, *display, *colorterm, *chafa_fmt, *chafa_size, *chafa_colors;
+        enum term_display in_process;
+        bool truecolor;
+    } modes[] = {
+        {"kitty", "kitty", "kitty", NULL, "kitty", "52x26", NULL, TERM_DISPLAY_KITTY, true},
+        {"iTerm2", "iterm2", "iterm2", NULL, "iterm", "52x26", NULL, TERM_DISPLAY_ITERM2, true},
+        {"sixel", "sixel", "sixel", NULL, "sixels", "52x26", NULL, TERM_DISPLAY_SIXEL, false},
+        {"half blocks, 24-bit", "blocks", "blocks", "COLORTERM=truecolor", "symbols", "74x37",
+         "full", TERM_DISPLAY_BLOCKS, true},
+        {"half blocks, 256 colours", "blocks", "blocks", NULL, "symbols", "74x37", "256",
+         TERM_DISPLAY_BLOCKS, false},
+        {"none (fetch and save)", "none", "none", NULL, NULL, NULL, NULL, TERM_DISPLAY_NONE, false},
+    };
+    char *bin = harness_bin("memectl");
+    char *saved = xasprintf("%s/got.png", scratch);
+    bool chafa = have("chafa");
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        const char *env[] = {"TERM=xterm-256color", modes[i].colorterm, NULL};
+        char mem_first[32] = "failed", mem_total[32] = "", mem_bytes[32] = "";
+        char ch_first[32] = "", ch_total[32] = "", ch_bytes[32] = "", inproc[32] = "";
+        double fst, tot;
+        size_t bytes;
+        char *argv[] = {
+            bin,  "-s",  (char *)nats->url, "get", "--display", (char *)modes[i].display,
+            "-o", saved, (char *)id,        NULL};
+        if (stored && median_on_pty(argv, env, modes[i].mode, runs, &fst, &tot, &bytes)) {
+            mem_first[0] = '\0';
+            if (modes[i].in_process != TERM_DISPLAY_NONE)
+                snprintf(mem_first, sizeof(mem_first), "%.1f ms", fst);
+            snprintf(mem_total, sizeof(mem_total), "%.1f ms", tot);
+            snprintf(mem_bytes, sizeof(mem_bytes), "%zu", bytes);
+        }
+        if (modes[i].chafa_fmt && chafa) {
+            char *cargv[12];
+            int k = 0;
+            cargv[k++] = (char *)tool("chafa");
+            cargv[k++] = "-f";
+            cargv[k++] = (char *)modes[i].chafa_fmt;
+            cargv[k++] = "-s";
+            cargv[k++] = (char *)modes[i].chafa_size;
+            if (modes[i].chafa_colors) {
+                cargv[k++] = "--symbols";
+                cargv[k++] = "vhalf";
+                cargv[k++] = "-c";
+                cargv[k++] = (char *)modes[i].chafa_colors;
+            }
+            cargv[k++] = png_path;
+            cargv[k] = NULL;
+            if (median_on_pty(cargv, env, modes[i].mode, runs, &fst, &tot, &bytes)) {
+                snprintf(ch_first, sizeof(ch_first), "%.1f ms", fst);
+                snprintf(ch_total, sizeof(ch_total), "%.1f ms", tot);
+                snprintf(ch_bytes, sizeof(ch_bytes), "%zu", bytes);
+            } else {
+                snprintf(ch_first, sizeof(ch_first), "failed");
+            }
+        } else if (modes[i].chafa_fmt) {
+            snprintf(ch_first, sizeof(ch_first), "not installed");
+        }
+        if (modes[i].in_process != TERM_DISPLAY_NONE) {
+            struct term_caps caps = {.mode = modes[i].in_process,
+                                     .truecolor = modes[i].truecolor,
+                                     .cols = 120,
+                                     .rows = 40,
+                                     .cell_w = 10,
+                                     .cell_h = 20};
+            double v[64];
+            int n = iters < 64 ? iters : 64;
+            for (int k = 0; k < n; k++) {
+                struct buf pre = BUF_INIT, out = BUF_INIT;
+                double t0 = now_ms();
+                struct meme_image *dec = image_decode(png, len, NULL);
+                term_draw(&caps, dec, png, len, 119, 37, &pre, &out, NULL);
+                v[k] = now_ms() - t0;
+                image_free(dec);
+                buf_release(&pre);
+                buf_release(&out);
+            }
+            snprintf(inproc, sizeof(inproc), "%.2f ms", median(v, n));
+        }
+        row("| %s | %s | %s | %s | %s | %s | %s | %s |", modes[i].label, mem_first, mem_total,
+            mem_bytes, ch_first, ch_total, ch_bytes, inproc);
+    }
+    row("%s", "");
+    if (kv)
+        kvStore_Destroy(kv);
+    mq_close(&mq);
+    free(saved);
+    free(bin);
+    free(png_path);
+    free(png);
+    image_free(img);
+    renderer_free(r);
+}
+
 /* CPU seconds (user + system) and resident KiB of a process. */
 static bool proc_usage(pid_t pid, double *cpu_s, long *rss_kb)
 {
@@ -1249,7 +1532,7 @@ static void header(void)
 int main(int argc, char **argv)
 {
     const char *out_path = NULL;
-    bool quick = false, only_takeover = false;
+    bool quick = false, only_takeover = false, only_terminal = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
             out_path = argv[++i];
@@ -1257,8 +1540,10 @@ int main(int argc, char **argv)
             quick = true;
         else if (strcmp(argv[i], "--takeover") == 0)
             only_takeover = true;
+        else if (strcmp(argv[i], "--terminal") == 0)
+            only_terminal = true;
         else {
-            fprintf(stderr, "usage: memebench [--out FILE] [--quick] [--takeover]\n");
+            fprintf(stderr, "usage: memebench [--out FILE] [--quick] [--takeover] [--terminal]\n");
             return 2;
         }
     }
@@ -1279,6 +1564,12 @@ int main(int argc, char **argv)
         return harness_finish(1);
     }
     header();
+    if (only_terminal) {
+        /* Just the terminal sections (their figures only need nats-server). */
+        bench_sixel();
+        bench_first_pixel(&nats);
+        goto done;
+    }
     if (!only_takeover) {
         bench_render();
         bench_before_after(&nats);
@@ -1289,6 +1580,7 @@ int main(int argc, char **argv)
     if (only_takeover)
         goto done;
     bench_sixel();
+    bench_first_pixel(&nats);
     start_fixture();
     bench_status(&nats);
     bench_tui_idle(&nats);
