@@ -68,7 +68,7 @@ void cli_show_image(const struct cli *cli, enum term_display want, const uint8_t
     /* Leave a column (no wrap at the edge) and room for the lines around. */
     int cols = caps.cols > 1 ? caps.cols - 1 : 1;
     int rows = caps.rows > 8 ? caps.rows - 3 : caps.rows;
-    if (term_draw(&caps, img, data, len, cols, rows, &pre, &out, &err) < 0) {
+    if (term_draw(&caps, img, cols, rows, &pre, &out, &err) < 0) {
         cli_error("cannot draw the meme as %s: %s", term_display_name(caps.mode), err.msg);
     } else {
         fflush(stdout);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libdeflate.h>
 #include <openssl/evp.h>
 #include <sixel.h>
 
@@ -124,7 +125,8 @@ static inline void kitty_read(const struct buf *s, size_t *pos, struct kitty_cmd
     }
 }
 
-/* The picture kitty would show: PNG (f=100) decoded, or raw RGB (f=24). */
+/* The picture kitty would show: PNG (f=100) decoded, or raw RGB (f=24),
+ * inflated first when o=z. */
 static inline struct meme_image *kitty_image(const struct kitty_cmd *cmd)
 {
     size_t len;
@@ -135,9 +137,21 @@ static inline struct meme_image *kitty_image(const struct kitty_cmd *cmd)
     } else {
         assert_int_equal(key_int(cmd->keys, "f"), 24);
         int w = key_int(cmd->keys, "s"), h = key_int(cmd->keys, "v");
-        assert_int_equal(len, (size_t)w * h * 3);
         img = image_new(w, h);
-        memcpy(img->rgb, raw, len);
+        char o[8];
+        if (key(cmd->keys, "o", o, sizeof(o))) {
+            assert_string_equal(o, "z");
+            struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
+            size_t got = 0;
+            assert_int_equal(
+                libdeflate_zlib_decompress(d, raw, len, img->rgb, (size_t)w * h * 3, &got),
+                LIBDEFLATE_SUCCESS);
+            libdeflate_free_decompressor(d);
+            assert_int_equal(got, (size_t)w * h * 3);
+        } else {
+            assert_int_equal(len, (size_t)w * h * 3);
+            memcpy(img->rgb, raw, len);
+        }
     }
     free(raw);
     assert_non_null(img);

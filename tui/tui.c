@@ -480,8 +480,7 @@ static void write_out(const struct buf *b)
  * the old one freed) and places it after each refresh; iTerm2, sixel and half
  * blocks write the whole picture each time, since curses may rewrite any
  * cell under it. */
-static void encode_preview(struct painter *p, const struct meme_image *im,
-                           const struct image_slot *img, struct rect r)
+static void encode_preview(struct painter *p, const struct meme_image *im, struct rect r)
 {
     struct meme_err err = {0};
     const struct term_caps *c = &p->caps;
@@ -494,7 +493,7 @@ static void encode_preview(struct painter *p, const struct meme_image *im,
         p->kitty_id = p->kitty_id % 1000000 + 1;
         pl.id = p->kitty_id;
         pl.store_only = true;
-        if (term_encode_kitty(im, img->data, img->len, &pl, &p->once, &err) < 0)
+        if (term_encode_kitty(im, &pl, &p->once, &err) < 0)
             break;
         term_kitty_delete(p->kitty_id, false, false, &p->bytes);
         buf_printf(&p->bytes, "\0337\033[%d;%dH", r.y + 1, r.x + 1);
@@ -503,7 +502,7 @@ static void encode_preview(struct painter *p, const struct meme_image *im,
         break;
     case TERM_DISPLAY_ITERM2:
         buf_printf(&p->bytes, "\0337\033[%d;%dH", r.y + 1, r.x + 1);
-        term_encode_iterm2(im, img->data, img->len, &pl, &p->bytes, &err);
+        term_encode_iterm2(im, &pl, &p->bytes, &err);
         buf_puts(&p->bytes, "\0338");
         break;
     case TERM_DISPLAY_SIXEL:
@@ -542,7 +541,7 @@ static void paint(struct painter *p, const struct image_slot *img, struct rect r
         struct meme_image *im = image_decode(img->data, img->len, &err);
         if (!im)
             return;
-        encode_preview(p, im, img, r);
+        encode_preview(p, im, r);
         image_free(im);
     }
     fflush(stdout);

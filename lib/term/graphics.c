@@ -3,11 +3,13 @@
  * (kitty, Ghostty, Konsole) and iTerm2's inline images (iTerm2, WezTerm),
  * both sized in character cells and left to the terminal to scale; tmux's
  * passthrough wrapper for them; and term_draw(), which puts a meme inline at
- * the cursor in whichever mode term_detect() chose. The PNG or JPEG a meme
- * arrived as is sent unchanged when it is no larger than the cells it will
- * fill (no decode-encode round trip); otherwise the pixels are scaled down
- * first, so a 2048-pixel meme does not cost the terminal 12 MB of RGB.
- * Base64 is OpenSSL's (libcrypto). See docs/terminal.md.
+ * the cursor in whichever mode term_detect() chose. Only pixels this code
+ * encoded reach the terminal, never the file a worker sent (a hostile one
+ * could aim at the terminal's image decoder): kitty gets raw RGB, deflated
+ * (libdeflate, level 1: a few ms, and kitty inflates it with zlib), iTerm2 a
+ * PNG from our own writer. Pixels are scaled down to the cells first, so a
+ * 2048-pixel meme does not cost the terminal 12 MB. Base64 is OpenSSL's
+ * (libcrypto). See docs/terminal.md.
  */
 #include "term/term.h"
 #include "xalloc.h"
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libdeflate.h>
 #include <openssl/evp.h>
 
 /* Base64 bytes per kitty chunk (the protocol's limit) and the raw bytes they
@@ -124,39 +127,55 @@ static void emit(struct buf *tmp, bool tmux, struct buf *out)
     tmp->len = 0;
 }
 
-int term_encode_kitty(const struct meme_image *img, const uint8_t *file, size_t file_len,
-                      struct term_place *pl, struct buf *out, struct meme_err *err)
+/* zlib (RFC 1950) of len bytes at level 1 into *out; 0 when it would not be
+ * smaller, or on failure. */
+static size_t deflate_zlib(const uint8_t *data, size_t len, uint8_t **out)
+{
+    struct libdeflate_compressor *c = libdeflate_alloc_compressor(1);
+    size_t n = 0;
+    *out = NULL;
+    if (!c)
+        return 0;
+    size_t bound = libdeflate_zlib_compress_bound(c, len);
+    *out = xmalloc(bound);
+    n = libdeflate_zlib_compress(c, data, len, *out, bound);
+    libdeflate_free_compressor(c);
+    if (n == 0 || n >= len) {
+        free(*out);
+        *out = NULL;
+        n = 0;
+    }
+    return n;
+}
+
+int term_encode_kitty(const struct meme_image *img, struct term_place *pl, struct buf *out,
+                      struct meme_err *err)
 {
     struct meme_image *scaled = NULL;
     struct buf seq = BUF_INIT;
-    const uint8_t *data;
-    size_t len;
+    uint8_t *packed = NULL;
     char keys[160];
-    int cols, rows;
+    int cols, rows, w, h;
 
     if (!image_ok(img) || !place_ok(pl))
         return meme_err_set(err, MEME_E_IMAGE, "cannot draw an empty image or into an empty box");
     term_fit_cells(img->width, img->height, pl->cols, pl->rows, pl->cell_w, pl->cell_h, &cols,
                    &rows);
-    int bw = cols * pl->cell_w, bh = rows * pl->cell_h;
-    int n = 0;
-    if (file && image_sniff(file, file_len) == IMAGE_PNG && img->width <= bw && img->height <= bh) {
-        data = file;
-        len = file_len;
-        n = snprintf(keys, sizeof(keys), "f=100");
-    } else {
-        int w, h;
-        shrink_to(img->width, img->height, bw, bh, &w, &h);
-        const struct meme_image *src = img;
-        if (w != img->width || h != img->height) {
-            scaled = image_scale(img, w, h);
-            if (!scaled)
-                return meme_err_set(err, MEME_E_IMAGE, "cannot scale the image to %dx%d", w, h);
-            src = scaled;
-        }
-        data = src->rgb;
-        len = (size_t)w * (size_t)h * 3;
-        n = snprintf(keys, sizeof(keys), "f=24,s=%d,v=%d", w, h);
+    shrink_to(img->width, img->height, cols * pl->cell_w, rows * pl->cell_h, &w, &h);
+    const struct meme_image *src = img;
+    if (w != img->width || h != img->height) {
+        scaled = image_scale(img, w, h);
+        if (!scaled)
+            return meme_err_set(err, MEME_E_IMAGE, "cannot scale the image to %dx%d", w, h);
+        src = scaled;
+    }
+    const uint8_t *data = src->rgb;
+    size_t len = (size_t)w * (size_t)h * 3;
+    size_t packed_len = deflate_zlib(data, len, &packed);
+    int n = snprintf(keys, sizeof(keys), "f=24,s=%d,v=%d%s", w, h, packed_len ? ",o=z" : "");
+    if (packed_len) {
+        data = packed;
+        len = packed_len;
     }
     n += snprintf(keys + n, sizeof(keys) - (size_t)n, ",a=%s,q=2", pl->store_only ? "t" : "T");
     if (pl->id)
@@ -164,7 +183,7 @@ int term_encode_kitty(const struct meme_image *img, const uint8_t *file, size_t 
     if (!pl->store_only)
         snprintf(keys + n, sizeof(keys) - (size_t)n, ",C=1,c=%d,r=%d", cols, rows);
 
-    size_t nchunks = len ? (len + KITTY_CHUNK_RAW - 1) / KITTY_CHUNK_RAW : 1;
+    size_t nchunks = (len + KITTY_CHUNK_RAW - 1) / KITTY_CHUNK_RAW;
     for (size_t k = 0; k < nchunks; k++) {
         size_t off = k * KITTY_CHUNK_RAW;
         size_t take = len - off < KITTY_CHUNK_RAW ? len - off : KITTY_CHUNK_RAW;
@@ -181,6 +200,7 @@ int term_encode_kitty(const struct meme_image *img, const uint8_t *file, size_t 
     pl->used_cols = cols;
     pl->used_rows = rows;
     buf_release(&seq);
+    free(packed);
     image_free(scaled);
     return 0;
 }
@@ -202,56 +222,43 @@ void term_kitty_delete(uint32_t id, bool free_data, bool tmux, struct buf *out)
     buf_release(&seq);
 }
 
-int term_encode_iterm2(const struct meme_image *img, const uint8_t *file, size_t file_len,
-                       struct term_place *pl, struct buf *out, struct meme_err *err)
+int term_encode_iterm2(const struct meme_image *img, struct term_place *pl, struct buf *out,
+                       struct meme_err *err)
 {
     uint8_t *png = NULL;
     size_t png_len = 0;
-    const uint8_t *data;
-    size_t len;
-    int cols, rows, rc = 0;
+    int cols, rows, w, h, rc = 0;
     struct buf seq = BUF_INIT;
 
     if (!image_ok(img) || !place_ok(pl))
         return meme_err_set(err, MEME_E_IMAGE, "cannot draw an empty image or into an empty box");
     term_fit_cells(img->width, img->height, pl->cols, pl->rows, pl->cell_w, pl->cell_h, &cols,
                    &rows);
-    int bw = cols * pl->cell_w, bh = rows * pl->cell_h;
-    bool fits = img->width <= bw && img->height <= bh;
-    data = file;
-    len = file_len;
-    if (!file || image_sniff(file, file_len) < 0 || !fits ||
-        (pl->tmux && 4 * ((len + 2) / 3) > TMUX_SEQ_MAX)) {
-        /* Scaled to the box; inside tmux, halved until tmux takes it. */
-        int w, h;
-        shrink_to(img->width, img->height, bw, bh, &w, &h);
-        for (;;) {
-            struct meme_image *scaled = NULL;
-            if (w != img->width || h != img->height) {
-                scaled = image_scale(img, w, h);
-                if (!scaled) {
-                    rc = meme_err_set(err, MEME_E_IMAGE, "cannot scale the image to %dx%d", w, h);
-                    goto out;
-                }
-            }
-            free(png);
-            png = NULL;
-            rc = image_encode_png(scaled ? scaled : img, &png, &png_len, err);
-            image_free(scaled);
-            if (rc < 0)
+    shrink_to(img->width, img->height, cols * pl->cell_w, rows * pl->cell_h, &w, &h);
+    /* Scaled to the box; inside tmux, halved until tmux takes it. */
+    for (;;) {
+        struct meme_image *scaled = NULL;
+        if (w != img->width || h != img->height) {
+            scaled = image_scale(img, w, h);
+            if (!scaled) {
+                rc = meme_err_set(err, MEME_E_IMAGE, "cannot scale the image to %dx%d", w, h);
                 goto out;
-            if (!pl->tmux || 4 * ((png_len + 2) / 3) <= TMUX_SEQ_MAX || (w < 16 && h < 16))
-                break;
-            w = w / 2 > 0 ? w / 2 : 1;
-            h = h / 2 > 0 ? h / 2 : 1;
+            }
         }
-        data = png;
-        len = png_len;
+        free(png);
+        png = NULL;
+        rc = image_encode_png(scaled ? scaled : img, &png, &png_len, err);
+        image_free(scaled);
+        if (rc < 0)
+            goto out;
+        if (!pl->tmux || 4 * ((png_len + 2) / 3) <= TMUX_SEQ_MAX || (w < 16 && h < 16))
+            break;
+        w = w / 2 > 0 ? w / 2 : 1;
+        h = h / 2 > 0 ? h / 2 : 1;
     }
-    buf_printf(&seq,
-               "\033]1337;File=inline=1;size=%zu;width=%d;height=%d;preserveAspectRatio=1:", len,
-               cols, rows);
-    put_base64(&seq, data, len);
+    buf_printf(&seq, "\033]1337;File=inline=1;size=%zu;width=%d;height=%d;preserveAspectRatio=1:",
+               png_len, cols, rows);
+    put_base64(&seq, png, png_len);
     buf_putc(&seq, '\a');
     emit(&seq, pl->tmux, out);
     pl->used_cols = cols;
@@ -262,9 +269,8 @@ out:
     return rc;
 }
 
-int term_draw(const struct term_caps *caps, const struct meme_image *img, const uint8_t *file,
-              size_t file_len, int max_cols, int max_rows, struct buf *pre, struct buf *out,
-              struct meme_err *err)
+int term_draw(const struct term_caps *caps, const struct meme_image *img, int max_cols,
+              int max_rows, struct buf *pre, struct buf *out, struct meme_err *err)
 {
     int rc = 0;
 
@@ -290,9 +296,9 @@ int term_draw(const struct term_caps *caps, const struct meme_image *img, const 
             .cols = max_cols, .rows = max_rows, .cell_w = cw, .cell_h = ch, .tmux = caps->tmux};
         struct buf image = BUF_INIT;
         if (caps->mode == TERM_DISPLAY_KITTY)
-            rc = term_encode_kitty(img, file, file_len, &pl, &image, err);
+            rc = term_encode_kitty(img, &pl, &image, err);
         else
-            rc = term_encode_iterm2(img, file, file_len, &pl, &image, err);
+            rc = term_encode_iterm2(img, &pl, &image, err);
         if (rc < 0) {
             buf_release(&image);
             break;

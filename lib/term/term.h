@@ -158,27 +158,27 @@ struct term_place {
 /*
  * The kitty graphics protocol: the image transmitted and placed at the cursor
  * over used_cols x used_rows cells (c= and r=), the cursor left where it was
- * (C=1), no replies (q=2), in base64 chunks of at most 4096 bytes. file (the
- * PNG the image came from, may be NULL) is sent as it is when it is a PNG no
- * larger than the box; otherwise the pixels go as raw RGB (f=24), scaled down
- * to the box first. Each chunk is wrapped separately for tmux.
+ * (C=1), no replies (q=2), in base64 chunks of at most 4096 bytes. The pixels
+ * go as raw RGB (f=24), scaled down to the cells' pixels when larger, and
+ * deflated (o=z) when that is smaller. Each chunk is wrapped separately for
+ * tmux.
  */
-int term_encode_kitty(const struct meme_image *img, const uint8_t *file, size_t file_len,
-                      struct term_place *pl, struct buf *out, struct meme_err *err);
+int term_encode_kitty(const struct meme_image *img, struct term_place *pl, struct buf *out,
+                      struct meme_err *err);
 /* Places stored image id at the cursor over cols x rows cells. */
 void term_kitty_place(uint32_t id, int cols, int rows, bool tmux, struct buf *out);
 /* Deletes the placements of image id, and its data too when free_data. */
 void term_kitty_delete(uint32_t id, bool free_data, bool tmux, struct buf *out);
 
 /*
- * iTerm2 inline image: OSC 1337 ; File=inline=1;size=N;width=Cc;height=R... :
- * base64 BEL, at the cursor, sized in cells. file (PNG or JPEG) is sent as it
- * is when no larger than the box, else the image scaled to the box as PNG.
- * For tmux the whole sequence is wrapped once, so it is kept under tmux's
- * 1 MiB limit by scaling further when needed.
+ * iTerm2 inline image: OSC 1337 ; File=inline=1;size=N;width=C;height=R... :
+ * base64 BEL, at the cursor, sized in cells; the file is a PNG of the image
+ * (scaled down to the box when larger) from our own encoder. For tmux the
+ * whole sequence is wrapped once, so it is kept under tmux's 1 MiB limit by
+ * scaling further when needed.
  */
-int term_encode_iterm2(const struct meme_image *img, const uint8_t *file, size_t file_len,
-                       struct term_place *pl, struct buf *out, struct meme_err *err);
+int term_encode_iterm2(const struct meme_image *img, struct term_place *pl, struct buf *out,
+                       struct meme_err *err);
 
 /* Sixel for img scaled to fit max_w x max_h pixels (aspect kept). */
 int term_encode_sixel(const struct meme_image *img, int max_w, int max_h, struct buf *out,
@@ -196,16 +196,16 @@ void term_tmux_wrap(const void *seq, size_t len, struct buf *out);
 
 /*
  * The image drawn inline at the cursor per caps, for output that scrolls
- * (memectl gen and get): at most max_cols x max_rows cells, the space
- * reserved first with newlines so nothing scrolls under the image, the
- * cursor left on the line below it. file/file_len: the PNG or JPEG img came
- * from (may be NULL). Inside tmux the part before the image (*pre) must reach
- * the terminal, and tmux must have drawn it, before the image: the caller
- * writes pre, calls term_tmux_sync(), then writes out.
+ * (memectl gen and get): at most max_cols x max_rows cells and never larger
+ * than the image, the space reserved first with newlines so nothing scrolls
+ * under the image, the cursor left on the line below it. Inside tmux the
+ * part before the image (*pre) must reach the terminal, and tmux must have
+ * drawn it, before the image: the caller writes pre, calls
+ * term_tmux_sync(), then writes out. Elsewhere pre is empty and out holds
+ * everything.
  */
-int term_draw(const struct term_caps *caps, const struct meme_image *img, const uint8_t *file,
-              size_t file_len, int max_cols, int max_rows, struct buf *pre, struct buf *out,
-              struct meme_err *err);
+int term_draw(const struct term_caps *caps, const struct meme_image *img, int max_cols,
+              int max_rows, struct buf *pre, struct buf *out, struct meme_err *err);
 /* Waits until the controlling terminal (tmux) has handled everything written
  * so far: a DA1 round trip on /dev/tty of at most timeout_ms. 0, or -1
  * without an answer (or from a background job, which never asks). */

@@ -35,9 +35,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                             .cell_w = 1 + data[2] % 30,
                             .cell_h = 1 + data[3] % 40,
                             .tmux = data[5] & 1};
-    term_encode_kitty(img, NULL, 0, &pl, &out, &err);
+    term_encode_kitty(img, &pl, &out, &err);
     buf_release(&out);
-    term_encode_iterm2(img, NULL, 0, &pl, &out, &err);
+    term_encode_iterm2(img, &pl, &out, &err);
     buf_release(&out);
     image_free(img);
     return 0;
