@@ -588,7 +588,9 @@ void term_detect(int fd, enum term_display want, int timeout_ms, struct term_cap
         caps->why = "TERM=dumb";
         goto out;
     }
-    if (e.tmux)
+    /* Only kitty and iTerm2 images go through tmux's passthrough. */
+    if (e.tmux &&
+        (want == TERM_DISPLAY_AUTO || want == TERM_DISPLAY_KITTY || want == TERM_DISPLAY_ITERM2))
         term_tmux_probe(&e, 500);
 
     /* Ask the terminal when the environment did not say, or for the cell
