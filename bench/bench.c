@@ -4,10 +4,12 @@
  * use, and writes docs/benchmarks.md. Every figure is a median of several
  * runs (the machines are shared and noisy).
  *
- *   memebench [--out FILE] [--quick] [--takeover] [--terminal]
+ *   memebench [--out FILE] [--quick] [--takeover] [--terminal] [--render]
  *
  * --takeover and --terminal run only the lost-worker or the terminal
- * (sixel, time to first pixel) sections.
+ * (sixel, time to first pixel) sections. --render measures the local engine
+ * alone (no servers, no network) and prints it, for comparing a change to
+ * the renderer before and after.
  *
  * Needs the release build next to it (memectl, meme-worker), nats-server,
  * and for the comparisons ImageMagick (convert), img2sixel and chafa
@@ -368,6 +370,62 @@ static void bench_render(void)
     }
     row("%s", "");
     free(convert);
+    renderer_free(r);
+}
+
+/* Drawing captions alone (no encoding), warm: the common Latin caption and
+ * one in several scripts and emoji (shaped, from the fallback fonts). */
+static double time_draw(struct renderer *r, const char *top, const char *bottom)
+{
+    struct render_opts o = {.prompt = "bench",
+                            .top = top,
+                            .bottom = bottom,
+                            .template_name = "advice-wheel",
+                            .width = 512};
+    struct meme_err err = {0};
+    struct meme_image *img = renderer_draw(r, &o, NULL, 0, &err);
+    if (!img)
+        return -1;
+    image_free(img);
+    double *v = xcalloc((size_t)runs, sizeof(*v));
+    for (int k = 0; k < runs; k++) {
+        double t0 = now_ms();
+        for (int i = 0; i < iters; i++)
+            image_free(renderer_draw(r, &o, NULL, 0, &err));
+        v[k] = (now_ms() - t0) / iters;
+    }
+    double m = median(v, runs);
+    free(v);
+    return m;
+}
+
+static void bench_captions(void)
+{
+    struct meme_err err = {0};
+    struct renderer *r = renderer_new(NULL, NULL, &err);
+    if (!r) {
+        row("captions: cannot start the engine: %s", err.msg);
+        return;
+    }
+    double bg = time_draw(r, "", "");
+    static const char *const cases[][3] = {
+        {"Latin (the common case)", "one does not simply", "benchmark a meme engine"},
+        {"emoji, Japanese, Arabic, Cyrillic",
+         "\xf0\x9f\x8e\x89\xf0\x9f\x9a\x80 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e",
+         "\xd9\x85\xd8\xb1\xd8\xad\xd8\xa8\xd8\xa7 \xd0\xbf\xd1\x80\xd0\xb8\xd0\xb2"
+         "\xd0\xb5\xd1\x82"},
+    };
+    row("## Captions\n");
+    row("`renderer_draw()` at 512x512 (background copy, caption layout and drawing; no "
+        "encoding), warm. The background copy alone: %.3f ms.\n",
+        bg);
+    row("| caption | draw | of which captions |");
+    row("| --- | --- | --- |");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        double t = time_draw(r, cases[i][1], cases[i][2]);
+        row("| %s | %.3f ms | %.3f ms |", cases[i][0], t, t - bg);
+    }
+    row("%s", "");
     renderer_free(r);
 }
 
@@ -1532,7 +1590,7 @@ static void header(void)
 int main(int argc, char **argv)
 {
     const char *out_path = NULL;
-    bool quick = false, only_takeover = false, only_terminal = false;
+    bool quick = false, only_takeover = false, only_terminal = false, only_render = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
             out_path = argv[++i];
@@ -1542,8 +1600,11 @@ int main(int argc, char **argv)
             only_takeover = true;
         else if (strcmp(argv[i], "--terminal") == 0)
             only_terminal = true;
+        else if (strcmp(argv[i], "--render") == 0)
+            only_render = true;
         else {
-            fprintf(stderr, "usage: memebench [--out FILE] [--quick] [--takeover] [--terminal]\n");
+            fprintf(stderr, "usage: memebench [--out FILE] [--quick] [--takeover] [--terminal] "
+                            "[--render]\n");
             return 2;
         }
     }
@@ -1557,6 +1618,14 @@ int main(int argc, char **argv)
         setenv("MEME_BUILD_DIR", dir, 1);
     free(dir);
     scratch = harness_tmpdir("bench");
+    if (only_render) {
+        header();
+        bench_render();
+        bench_captions(); /* printed as it goes; docs/benchmarks.md is left alone */
+        buf_release(&md);
+        free(scratch);
+        return harness_finish(0);
+    }
     struct harness_server nats, redis;
     bool have_redis = harness_redis_start(&redis) == 0;
     if (harness_nats_start(&nats) != 0) {
@@ -1572,6 +1641,7 @@ int main(int argc, char **argv)
     }
     if (!only_takeover) {
         bench_render();
+        bench_captions();
         bench_before_after(&nats);
         bench_round_trip(&nats, have_redis ? &redis : NULL);
         bench_throughput(&nats, quick);
