@@ -4,6 +4,7 @@
  * doc check test keeps the two in step.
  */
 #include "mq/proto.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 #include <jansson.h>
@@ -172,6 +173,28 @@ static int get_name(json_t *obj, const char *a, char *out, size_t outsz, struct 
     return 0;
 }
 
+/* True when s would draw nothing: only white space (Unicode spaces too),
+ * control characters and the '|' that splits a prompt. */
+static bool blank_text(const char *s)
+{
+    if (!s)
+        return true;
+    size_t len = strlen(s), i = 0;
+    while (i < len) {
+        uint32_t cp;
+        size_t n = utf8_char((const uint8_t *)s + i, len - i, &cp);
+        if (n == 0)
+            return false;
+        i += n;
+        if (cp <= 0x20 || cp == '|' || (cp >= 0x7F && cp <= 0xA0) || cp == 0x1680 ||
+            (cp >= 0x2000 && cp <= 0x200B) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
+            cp == 0x205F || cp == 0x3000 || cp == 0xFEFF)
+            continue;
+        return false;
+    }
+    return true;
+}
+
 static int parse_fields(json_t *root, struct proto_request *req, struct meme_err *err)
 {
     int rc;
@@ -188,6 +211,13 @@ static int parse_fields(json_t *root, struct proto_request *req, struct meme_err
         return meme_err_set(err, MEME_E_MISSING_PROMPT,
                             "the request has no \"prompt\" (a string of up to %d bytes)",
                             PROTO_PROMPT_MAX);
+    /* Captions made from the prompt must have something in them; explicit
+     * top and bottom fields, even empty ones, are what the client asked for
+     * (a background alone). */
+    if (!req->top && !req->bottom && blank_text(req->prompt))
+        return meme_err_set(err, MEME_E_MISSING_PROMPT,
+                            "the prompt has nothing to draw: it is empty or only spaces and "
+                            "'|'");
     if (!req->prompt)
         req->prompt = xstrdup("");
     if ((rc = get_bool(root, "fast_mode", "fastMode", &req->fast_mode, NULL, err)) < 0)

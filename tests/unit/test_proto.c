@@ -123,6 +123,12 @@ static void test_rejections(void **state)
         {"{\"prompt\":\"\xc3\x28\"}", MEME_E_INVALID_UTF8, NULL},
         {"{\"prompt\":\"\xed\xa0\x80\"}", MEME_E_INVALID_UTF8, NULL},
         {too_long, MEME_E_PROMPT_TOO_LONG, "t"},
+        /* Nothing to draw: empty, only spaces, only the '|' that splits. */
+        {"{\"id\":\"b\",\"prompt\":\"\"}", MEME_E_MISSING_PROMPT, "b"},
+        {"{\"id\":\"b\",\"prompt\":\"   \"}", MEME_E_MISSING_PROMPT, "b"},
+        {"{\"id\":\"b\",\"prompt\":\" | \"}", MEME_E_MISSING_PROMPT, "b"},
+        {"{\"id\":\"b\",\"prompt\":\"||\\t|\\n\"}", MEME_E_MISSING_PROMPT, "b"},
+        {"{\"id\":\"b\",\"prompt\":\"\xe3\x80\x80|\xc2\xa0\"}", MEME_E_MISSING_PROMPT, "b"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct proto_request r;
@@ -135,6 +141,26 @@ static void test_rejections(void **state)
         assert_true(strlen(e.msg) > 0);
         if (cases[i].keeps_id)
             assert_string_equal(r.id, cases[i].keeps_id);
+        proto_request_release(&r);
+    }
+}
+
+/* One visible character in the prompt is enough; explicit captions are
+ * taken as they are. */
+static void test_almost_blank_is_accepted(void **state)
+{
+    const char *ok[] = {
+        "{\"prompt\":\"| x\"}",
+        "{\"prompt\":\".\"}",
+        "{\"prompt\":\"\",\"bottom\":\"x\"}",
+        "{\"prompt\":\"\xf0\x9f\x8e\x89\"}",
+        /* Explicit empty captions ask for the background alone. */
+        "{\"prompt\":\"\",\"top\":\" \",\"bottom\":\"\"}",
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        struct proto_request r;
+        struct meme_err e = {0};
+        assert_int_equal(parse(ok[i], &r, &e), 0);
         proto_request_release(&r);
     }
 }
@@ -380,6 +406,7 @@ int main(void)
         cmocka_unit_test(test_frontend_spelling),
         cmocka_unit_test(test_memectl_fields),
         cmocka_unit_test(test_rejections),
+        cmocka_unit_test(test_almost_blank_is_accepted),
         cmocka_unit_test(test_request_size_limit),
         cmocka_unit_test(test_reply_keeps_subject_for_errors),
         cmocka_unit_test(test_utf8),
