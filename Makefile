@@ -16,7 +16,7 @@ PKG_CONFIG ?= pkg-config
 
 # One list for compiling; each program links only what it uses (--as-needed),
 # so memectl does not pay the start-up cost of libraries only the servers use.
-PKGS      := libnats jansson libsixel freetype2 libpng libjpeg libdeflate libcrypto hiredis \
+PKGS      := libnats jansson libsixel freetype2 harfbuzz fribidi libpng libjpeg libdeflate libcrypto hiredis \
              libcurl yaml-0.1 libmicrohttpd ncursesw gnutls
 TEST_PKGS := cmocka
 

@@ -10,7 +10,8 @@ ARG DEBIAN_RELEASE=bookworm
 FROM debian:${DEBIAN_RELEASE} AS build
 RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential pkg-config \
-        libnats-dev libjansson-dev libsixel-dev libfreetype-dev libpng-dev libjpeg-dev \
+        libnats-dev libjansson-dev libsixel-dev libfreetype-dev libharfbuzz-dev \
+        libfribidi-dev libpng-dev libjpeg-dev \
         libdeflate-dev libssl-dev libhiredis-dev libcurl4-openssl-dev libyaml-dev \
         libmicrohttpd-dev libncurses-dev \
     && rm -rf /var/lib/apt/lists/*

@@ -10,8 +10,11 @@
  *     "but", "and", "when"), provided the boundary lies in the middle half;
  *     failing that, at the space nearest half of its length.
  *
- * Text is upper-cased (ASCII, Latin-1, Latin Extended-A, Greek, Cyrillic)
- * and control characters become spaces. UTF-8 sequences are never split.
+ * Text is upper-cased (ASCII, Latin-1, Latin Extended-A and Additional,
+ * Greek, Cyrillic, Armenian; scripts without case stay as they are) and
+ * control characters become spaces. UTF-8 sequences are never split. Lines
+ * wrap at spaces, and also between two CJK characters (Chinese and Japanese
+ * put no spaces between words), never before closing CJK punctuation.
  */
 #include "render/caption.h"
 
@@ -46,12 +49,37 @@ static uint32_t upper_cp(uint32_t c)
         return c - 1;
     if ((c == 0x17A || c == 0x17C || c == 0x17E))
         return c - 1;
-    if (c >= 0x3B1 && c <= 0x3C9 && c != 0x3C2)
+    /* Greek, with the accented vowels and the final sigma. */
+    if (c >= 0x3B1 && c <= 0x3CB && c != 0x3C2)
         return c - 32;
+    if (c == 0x3C2)
+        return 0x3A3;
+    if (c == 0x3AC)
+        return 0x386;
+    if (c >= 0x3AD && c <= 0x3AF)
+        return c - 37;
+    if (c == 0x3CC)
+        return 0x38C;
+    if (c == 0x3CD || c == 0x3CE)
+        return c - 63;
+    /* Cyrillic and its supplement (pairs: upper even, lower odd). */
     if (c >= 0x430 && c <= 0x44F)
         return c - 32;
     if (c >= 0x450 && c <= 0x45F)
         return c - 80;
+    if (((c >= 0x460 && c <= 0x481) || (c >= 0x48A && c <= 0x4BF) || (c >= 0x4D0 && c <= 0x52F)) &&
+        (c & 1))
+        return c - 1;
+    if (c >= 0x4C1 && c <= 0x4CE && !(c & 1))
+        return c - 1;
+    if (c == 0x4CF)
+        return 0x4C0;
+    /* Armenian. */
+    if (c >= 0x561 && c <= 0x586)
+        return c - 0x30;
+    /* Latin Extended Additional (Vietnamese and others; pairs). */
+    if (((c >= 0x1E00 && c <= 0x1E95) || (c >= 0x1EA0 && c <= 0x1EFF)) && (c & 1))
+        return c - 1;
     return c;
 }
 
@@ -235,6 +263,51 @@ void caption_release(struct caption *c)
     c->top = c->bottom = NULL;
 }
 
+/* Ideographs, kana, Hangul and full-width forms: a line may break between two. */
+static bool is_cjk(uint32_t c)
+{
+    return (c >= 0x2E80 && c <= 0x9FFF) || (c >= 0xAC00 && c <= 0xD7AF) ||
+           (c >= 0xF900 && c <= 0xFAFF) || (c >= 0xFF00 && c <= 0xFFEF) ||
+           (c >= 0x20000 && c <= 0x3FFFF);
+}
+
+/* Punctuation that must not begin a line (kinsoku): 、。，．！？」』）ー and
+ * the small kana. */
+static bool no_line_start(uint32_t c)
+{
+    static const uint32_t list[] = {0x3001, 0x3002, 0xFF0C, 0xFF0E, 0xFF01, 0xFF1F, 0x300D,
+                                    0x300F, 0xFF09, 0x30FC, 0x3041, 0x3043, 0x3045, 0x3047,
+                                    0x3049, 0x3063, 0x3083, 0x3085, 0x3087, 0x30A1, 0x30A3,
+                                    0x30A5, 0x30A7, 0x30A9, 0x30C3, 0x30E3, 0x30E5, 0x30E7};
+    for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++)
+        if (c == list[i])
+            return true;
+    return false;
+}
+
+/* The length of the word at s: up to the next space, or up to a break
+ * between two CJK characters. */
+static size_t word_len(const char *s, size_t len)
+{
+    const uint8_t *u = (const uint8_t *)s;
+    size_t i = 0;
+    bool prev_cjk = false;
+    while (i < len && s[i] != ' ') {
+        uint32_t cp;
+        size_t n = utf8_char(u + i, len - i, &cp);
+        if (n == 0) {
+            cp = 0xFFFD;
+            n = 1;
+        }
+        bool cjk = is_cjk(cp);
+        if (i > 0 && prev_cjk && cjk && !no_line_start(cp))
+            break;
+        prev_cjk = cjk;
+        i += n;
+    }
+    return i;
+}
+
 static void lines_push(struct caption_lines *l, const char *s, size_t len)
 {
     l->line = xrealloc(l->line, (l->count + 1) * sizeof(*l->line));
@@ -253,7 +326,7 @@ int caption_wrap(const char *text, int max_width, caption_measure_fn measure, vo
     int widest = 0, cur = 0;
     size_t i = 0;
     while (i < len) {
-        size_t wl = strcspn(s + i, " ");
+        size_t wl = word_len(s + i, len - i);
         if (end == start) {
             /* First word of a line: it stands whether it fits or not. */
             end = i + wl;

@@ -23,7 +23,8 @@ struct caption {
 void caption_split(const char *prompt, const char *top, const char *bottom, struct caption *out);
 void caption_release(struct caption *c);
 
-/* A new upper-cased copy of a UTF-8 string (ASCII and Latin-1 letters). */
+/* A new upper-cased copy of a UTF-8 string (Latin, Greek, Cyrillic and
+ * Armenian letters; other scripts unchanged). */
 char *caption_upper(const char *utf8);
 
 /* Width in pixels of the len bytes of text at the current size. */
@@ -36,8 +37,9 @@ struct caption_lines {
 
 /*
  * Greedy word wrap of text into lines no wider than max_width as measured by
- * measure. A single word wider than max_width stands alone on its line (the
- * caller then shrinks the font). Returns the widest line's width.
+ * measure. Lines break at spaces and between two CJK characters. A single
+ * word wider than max_width stands alone on its line (the caller then
+ * shrinks the font). Returns the widest line's width.
  */
 int caption_wrap(const char *text, int max_width, caption_measure_fn measure, void *ctx,
                  struct caption_lines *out);

@@ -108,6 +108,13 @@ static void test_upper(void **state)
          "\xc5\x81\xc3\x93"
          "D\xc5\xb9"},                                  /* łódź */
         {"\xf0\x9f\x98\x80 ok", "\xf0\x9f\x98\x80 OK"}, /* emoji kept */
+        {"\xce\xac\xce\xad\xcf\x8c\xcf\x82",
+         "\xce\x86\xce\x88\xce\x8c\xce\xa3"}, /* άέός: accents and final sigma */
+        {"\xd1\x97\xd2\x91\xd3\x99", "\xd0\x87\xd2\x90\xd3\x98"},                 /* її ґ ә */
+        {"\xd5\xa2\xd5\xa1\xd6\x80\xd6\x87", "\xd4\xb2\xd4\xb1\xd5\x90\xd6\x87"}, /* բար and և */
+        {"vi\xe1\xbb\x87t", "VI\xe1\xbb\x86T"},                                   /* việt */
+        {"\xe6\x97\xa5\xe6\x9c\xac \xd9\x85\xd8\xb1\xd8\xad\xd8\xa8\xd8\xa7",
+         "\xe6\x97\xa5\xe6\x9c\xac \xd9\x85\xd8\xb1\xd8\xad\xd8\xa8\xd8\xa7"}, /* no case */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *u = caption_upper(cases[i][0]);
@@ -191,6 +198,40 @@ static void test_wrap_keeps_utf8_whole(void **state)
     caption_lines_release(&l);
 }
 
+/* A fake font: every character (not byte) is 10 pixels wide. */
+static int ten_per_char(void *ctx, const char *text, size_t len)
+{
+    (void)ctx;
+    int n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += ((unsigned char)text[i] & 0xC0) != 0x80;
+    return n * 10;
+}
+
+static void test_wrap_breaks_between_cjk(void **state)
+{
+    (void)state;
+    struct caption_lines l;
+    /* 日本語のテキスト。 (9 characters) at 40 px a line: no spaces, still wrapped,
+     * and the full stop never starts a line: the character before it goes with it. */
+    const char *jp = "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3\x81\xae\xe3\x83\x86"
+                     "\xe3\x82\xad\xe3\x82\xb9\xe3\x83\x88\xe3\x80\x82";
+    int widest = caption_wrap(jp, 40, ten_per_char, NULL, &l);
+    assert_int_equal(l.count, 3);
+    assert_string_equal(l.line[0], "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3\x81\xae");
+    assert_string_equal(l.line[1], "\xe3\x83\x86\xe3\x82\xad\xe3\x82\xb9");
+    assert_string_equal(l.line[2], "\xe3\x83\x88\xe3\x80\x82"); /* ト goes down with 。 */
+    assert_true(widest <= 40);
+    caption_lines_release(&l);
+    /* Latin words keep breaking only at spaces, also next to CJK. */
+    caption_wrap("ABC \xe6\x97\xa5\xe6\x9c\xac DEFGH", 40, ten_per_char, NULL, &l);
+    assert_int_equal(l.count, 3);
+    assert_string_equal(l.line[0], "ABC");
+    assert_string_equal(l.line[1], "\xe6\x97\xa5\xe6\x9c\xac");
+    assert_string_equal(l.line[2], "DEFGH");
+    caption_lines_release(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -205,6 +246,7 @@ int main(void)
         cmocka_unit_test(test_wrap_long_word_stands_alone),
         cmocka_unit_test(test_wrap_empty_and_spaces),
         cmocka_unit_test(test_wrap_keeps_utf8_whole),
+        cmocka_unit_test(test_wrap_breaks_between_cjk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

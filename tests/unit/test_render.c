@@ -126,7 +126,7 @@ static void test_unicode_caption(void **state)
     (void)state;
     struct renderer *r = open_renderer(NULL);
     struct meme_image *plain = draw(r, "night-sky", "", "", 256, 256);
-    /* Latin-1, Cyrillic (from the fallback font) and an emoji (no glyph: '?'). */
+    /* Latin-1, Cyrillic and an emoji (from the colour emoji font). */
     struct meme_image *cap = draw(r, "night-sky", "\xc3\x89T\xc3\x89 \xd0\x9f\xd0\xa0\xd0\x98",
                                   "\xf0\x9f\x98\x80 OK", 256, 256);
     struct diff d = compare(cap, plain);
@@ -135,6 +135,136 @@ static void test_unicode_caption(void **state)
     assert_int_equal(d.mid, 0);
     image_free(plain);
     image_free(cap);
+    renderer_free(r);
+}
+
+/* Captions in other scripts are drawn from the fallback chain: none comes
+ * out as the '?' the renderer draws for a character no font has. Each
+ * sample is compared, pixel by pixel, with the same number of literal '?'. */
+struct script_sample {
+    const char *name, *text;
+    int chars;
+};
+
+static const struct script_sample samples[] = {
+    {"emoji", "\xf0\x9f\x8e\x89\xf0\x9f\x9a\x80", 2},                    /* 🎉🚀 */
+    {"Japanese", "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", 3},             /* 日本語 */
+    {"Arabic", "\xd9\x85\xd8\xb1\xd8\xad\xd8\xa8\xd8\xa7", 5},           /* مرحبا */
+    {"Cyrillic", "\xd0\xbf\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82", 6}, /* привет */
+};
+
+static void test_scripts_are_not_question_marks(void **state)
+{
+    (void)state;
+    struct renderer *r = open_renderer(NULL);
+    for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
+        char q[16];
+        memset(q, '?', (size_t)samples[i].chars);
+        q[samples[i].chars] = '\0';
+        struct meme_image *text = draw(r, "night-sky", samples[i].text, "", 256, 256);
+        struct meme_image *marks = draw(r, "night-sky", q, "", 256, 256);
+        struct diff d = compare(text, marks);
+        printf("# %s vs %s: %zu pixels differ in the top band\n", samples[i].name, q, d.top);
+        if (d.top < 400)
+            fail_msg("%s caption is drawn like \"%s\" (%zu pixels differ)", samples[i].name, q,
+                     d.top);
+        assert_int_equal(d.mid, 0);
+        image_free(text);
+        image_free(marks);
+    }
+    /* The example from the report: "🎉🚀 | 日本語" against "?? | ???". */
+    struct meme_image *a = draw(r, "night-sky", "\xf0\x9f\x8e\x89\xf0\x9f\x9a\x80",
+                                "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", 256, 256);
+    struct meme_image *b = draw(r, "night-sky", "??", "???", 256, 256);
+    struct diff d = compare(a, b);
+    assert_true(d.top > 400);
+    assert_true(d.bottom > 400);
+    image_free(a);
+    image_free(b);
+    renderer_free(r);
+}
+
+/* Pixels of the top band that changed and are neither near white, near black
+ * nor grey: colour that only an emoji brings onto a grey background. */
+static size_t coloured_changes(const struct meme_image *img, const struct meme_image *plain,
+                               size_t *black)
+{
+    size_t n = 0;
+    *black = 0;
+    for (int y = 0; y < img->height * 3 / 10; y++)
+        for (int x = 0; x < img->width; x++) {
+            size_t o = ((size_t)y * (size_t)img->width + (size_t)x) * 3;
+            const uint8_t *p = img->rgb + o, *q = plain->rgb + o;
+            if (abs(p[0] - q[0]) + abs(p[1] - q[1]) + abs(p[2] - q[2]) < 30)
+                continue;
+            int mx = p[0] > p[1] ? (p[0] > p[2] ? p[0] : p[2]) : (p[1] > p[2] ? p[1] : p[2]);
+            int mn = p[0] < p[1] ? (p[0] < p[2] ? p[0] : p[2]) : (p[1] < p[2] ? p[1] : p[2]);
+            if (mx < 40)
+                (*black)++;
+            else if (mx - mn > 80)
+                n++;
+        }
+    return n;
+}
+
+static void test_emoji_in_colour_without_outline(void **state)
+{
+    (void)state;
+    struct renderer *r = open_renderer(NULL);
+    /* A grey background (a user template) so any colour comes from the glyphs. */
+    struct meme_image *grey = image_new(256, 256);
+    memset(grey->rgb, 128, (size_t)256 * 256 * 3);
+    struct meme_image *plain = image_dup(grey);
+    struct meme_image *emoji = image_dup(grey);
+    struct meme_image *latin = image_dup(grey);
+    struct meme_err err = {0};
+    assert_int_equal(renderer_caption(r, emoji, "\xf0\x9f\x8e\x89\xf0\x9f\x9a\x80", "", &err), 0);
+    assert_int_equal(renderer_caption(r, latin, "OK", "", &err), 0);
+    size_t black_e, black_l;
+    size_t colour_e = coloured_changes(emoji, plain, &black_e);
+    size_t colour_l = coloured_changes(latin, plain, &black_l);
+    printf("# emoji: %zu coloured, %zu black; Latin: %zu coloured, %zu black\n", colour_e, black_e,
+           colour_l, black_l);
+    assert_true(colour_e > 500);        /* colour bitmaps, not white outlines */
+    assert_int_equal(colour_l, 0);      /* text stays white and black */
+    assert_true(black_l > 200);         /* text has its outline */
+    assert_true(black_e < black_l / 4); /* emoji have none */
+    image_free(grey);
+    image_free(plain);
+    image_free(emoji);
+    image_free(latin);
+    renderer_free(r);
+}
+
+/* The sample captions drawn for a person to look at (docs/img has a copy):
+ * written to $MEME_BUILD_DIR/captions-scripts.png when that is set. */
+static void test_scripts_picture(void **state)
+{
+    (void)state;
+    struct renderer *r = open_renderer(NULL);
+    struct meme_err err = {0};
+    struct render_opts o = {
+        .prompt = "scripts",
+        .top = "\xf0\x9f\x8e\x89\xf0\x9f\x9a\x80 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3"
+               "\x81\xae\xe3\x83\x9f\xe3\x83\xbc\xe3\x83\xa0",
+        .bottom = "\xd9\x85\xd8\xb1\xd8\xad\xd8\xa8\xd8\xa7 \xd0\xbf\xd1\x80\xd0\xb8\xd0\xb2"
+                  "\xd0\xb5\xd1\x82 \xe2\x9d\xa4\xef\xb8\x8f",
+        .template_name = "advice-wheel",
+        .width = 512,
+        .format = IMAGE_PNG};
+    struct render_result res;
+    assert_int_equal(renderer_render(r, &o, &res, &err), 0);
+    const char *dir = getenv("MEME_BUILD_DIR");
+    if (dir) {
+        char *path = xasprintf("%s/captions-scripts.png", dir);
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(res.data, 1, res.len, f), res.len);
+        fclose(f);
+        printf("# wrote %s\n", path);
+        free(path);
+    }
+    render_result_release(&res);
     renderer_free(r);
 }
 
@@ -367,6 +497,9 @@ int main(void)
         cmocka_unit_test(test_captions_land_in_their_boxes),
         cmocka_unit_test(test_long_caption_stays_in_box),
         cmocka_unit_test(test_unicode_caption),
+        cmocka_unit_test(test_scripts_are_not_question_marks),
+        cmocka_unit_test(test_emoji_in_colour_without_outline),
+        cmocka_unit_test(test_scripts_picture),
         cmocka_unit_test(test_png_and_jpeg),
         cmocka_unit_test(test_pick_is_stable),
         cmocka_unit_test(test_bad_requests),
