@@ -193,6 +193,10 @@ static void fill_meta(struct job *j, struct results_meta *meta)
     snprintf(meta->engine, sizeof(meta->engine), "%s", j->engine);
     snprintf(meta->worker, sizeof(meta->worker), "%s", j->w->cfg.id);
     meta->created = clock_wall_ms() / 1000;
+    /* What the gateway's gallery and permalinks show. */
+    snprintf(meta->prompt, sizeof(meta->prompt), "%s", j->req.prompt ? j->req.prompt : "");
+    meta->queue_ms = j->queue_ms;
+    meta->gen_ms = j->gen_ms;
 }
 
 /* Ends a request that can never succeed: answer it, keep the error by id,

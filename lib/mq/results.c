@@ -67,7 +67,13 @@ char *results_meta_json(const struct results_meta *m)
     json_object_set_new(o, "engine", json_string(m->engine));
     json_object_set_new(o, "worker", json_string(m->worker));
     json_object_set_new(o, "created", json_integer(m->created));
-    char *s = json_dumps(o, JSON_COMPACT);
+    if (m->prompt[0])
+        json_object_set_new(o, "prompt", json_string(m->prompt));
+    if (m->queue_ms >= 0)
+        json_object_set_new(o, "queue_ms", json_integer(m->queue_ms));
+    if (m->gen_ms >= 0)
+        json_object_set_new(o, "gen_ms", json_real(m->gen_ms));
+    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_decref(o);
     if (!s) {
         fputs("out of memory\n", stderr);
@@ -104,6 +110,14 @@ int results_meta_parse(const char *json, size_t len, struct results_meta *m, str
     m->created = (int64_t)json_integer_value(json_object_get(o, "created"));
     json_int_t b = json_integer_value(json_object_get(o, "bytes"));
     m->bytes = b > 0 ? (size_t)b : 0;
+    /* The prompt only when it is valid UTF-8 within the protocol's limit. */
+    const char *p = json_string_value(json_object_get(o, "prompt"));
+    if (p && strlen(p) < sizeof(m->prompt) && proto_utf8_valid(p, strlen(p)))
+        memcpy(m->prompt, p, strlen(p) + 1);
+    json_t *q = json_object_get(o, "queue_ms");
+    m->queue_ms = json_is_integer(q) ? (int64_t)json_integer_value(q) : -1;
+    json_t *g = json_object_get(o, "gen_ms");
+    m->gen_ms = json_is_number(g) ? json_number_value(g) : -1;
     json_decref(o);
     return 0;
 }

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "mq/proto.h"
 
 struct results_meta {
     bool ok;               /* false: the request failed (code and message set) */
@@ -26,8 +27,11 @@ struct results_meta {
     char worker[128];
     int64_t created; /* Unix seconds */
     size_t bytes;
-    char code[32];     /* error code name when !ok */
-    char message[512]; /* error message when !ok */
+    char code[32];                     /* error code name when !ok */
+    char message[512];                 /* error message when !ok */
+    char prompt[PROTO_PROMPT_MAX + 1]; /* the request's prompt ("" in results stored before it) */
+    int64_t queue_ms;                  /* waiting in the queue; -1 when unknown */
+    double gen_ms;                     /* making it; -1 when unknown */
 };
 
 /*

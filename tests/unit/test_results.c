@@ -28,10 +28,15 @@ static void test_ok_meta_round_trip(void **state)
     strcpy(m.engine, "local");
     strcpy(m.worker, "w-1");
     m.created = 1700000000;
+    strcpy(m.prompt, "one does not simply | \xe6\x97\xa5\xe6\x9c\xac");
+    m.queue_ms = 3;
+    m.gen_ms = 7.9;
     char *json = results_meta_json(&m);
     assert_string_equal(json, "{\"status\":\"ok\",\"content_type\":\"image/png\",\"width\":512,"
                               "\"height\":256,\"bytes\":84211,\"template\":\"advice-wheel\","
-                              "\"engine\":\"local\",\"worker\":\"w-1\",\"created\":1700000000}");
+                              "\"engine\":\"local\",\"worker\":\"w-1\",\"created\":1700000000,"
+                              "\"prompt\":\"one does not simply | \xe6\x97\xa5\xe6\x9c\xac\","
+                              "\"queue_ms\":3,\"gen_ms\":7.9}");
     assert_int_equal(results_meta_parse(json, strlen(json), &back, NULL), 0);
     assert_true(back.ok);
     assert_string_equal(back.content_type, "image/png");
@@ -40,7 +45,28 @@ static void test_ok_meta_round_trip(void **state)
     assert_int_equal(back.bytes, 84211);
     assert_string_equal(back.template_name, "advice-wheel");
     assert_int_equal(back.created, 1700000000);
+    assert_string_equal(back.prompt, m.prompt);
+    assert_int_equal(back.queue_ms, 3);
+    assert_true(back.gen_ms > 7.89 && back.gen_ms < 7.91);
     free(json);
+}
+
+/* Results stored before prompts were kept: no prompt, timings unknown. */
+static void test_meta_without_prompt(void **state)
+{
+    struct results_meta back;
+    const char *old = "{\"status\":\"ok\",\"content_type\":\"image/png\",\"width\":512}";
+    assert_int_equal(results_meta_parse(old, strlen(old), &back, NULL), 0);
+    assert_string_equal(back.prompt, "");
+    assert_int_equal(back.queue_ms, -1);
+    assert_true(back.gen_ms < 0);
+    /* A prompt over the protocol's limit is dropped, not cut. */
+    static char bad[PROTO_PROMPT_MAX + 64];
+    int n = snprintf(bad, sizeof(bad), "{\"status\":\"ok\",\"prompt\":\"");
+    memset(bad + n, 'a', PROTO_PROMPT_MAX + 1);
+    strcpy(bad + n + PROTO_PROMPT_MAX + 1, "\"}");
+    assert_int_equal(results_meta_parse(bad, strlen(bad), &back, NULL), 0);
+    assert_string_equal(back.prompt, "");
 }
 
 static void test_error_meta_round_trip(void **state)
@@ -78,6 +104,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ok_meta_round_trip),
+        cmocka_unit_test(test_meta_without_prompt),
         cmocka_unit_test(test_error_meta_round_trip),
         cmocka_unit_test(test_not_our_json),
     };
