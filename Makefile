@@ -79,7 +79,10 @@ LIB_OBJ    := $(LIB_SRC:%.c=$(OUT)/obj/%.o)
 TUI_OBJ    := $(TUI_SRC:%.c=$(OUT)/obj/%.o)
 CLI_OBJ    := $(CLI_SRC:%.c=$(OUT)/obj/%.o)
 WORKER_OBJ := $(WORKER_SRC:%.c=$(OUT)/obj/%.o)
-GATEWAY_OBJ := $(GATEWAY_SRC:%.c=$(OUT)/obj/%.o) $(SERVER_COMMON_SRC:%.c=$(OUT)/obj/%.o)
+# The web page's files, compiled into meme-gateway (scripts/embed-assets).
+PAGE_FILES := $(sort $(wildcard server/page/*))
+GATEWAY_OBJ := $(GATEWAY_SRC:%.c=$(OUT)/obj/%.o) $(SERVER_COMMON_SRC:%.c=$(OUT)/obj/%.o) \
+               $(OUT)/obj/gen/gateway_assets.o
 HARNESS_OBJ := $(HARNESS_SRC:%.c=$(OUT)/obj/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 INTEG_BIN  := $(INTEG_SRC:tests/integration/%.c=$(OUT)/tests/%)
@@ -98,6 +101,14 @@ all: build
 build: $(MEMECTL) $(WORKER) $(GATEWAY)
 
 $(OUT)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(OUT)/gen/gateway_assets.c: $(PAGE_FILES) scripts/embed-assets
+	@mkdir -p $(dir $@)
+	scripts/embed-assets $@ $(PAGE_FILES)
+
+$(OUT)/obj/gen/gateway_assets.o: $(OUT)/gen/gateway_assets.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 

@@ -47,6 +47,10 @@ enum gw_route {
     GW_ROUTE_READYZ,
     GW_ROUTE_METRICS,
     GW_ROUTE_API_HEALTH,
+    GW_ROUTE_EVENTS,    /* GET /api/v1/events: the live gallery */
+    GW_ROUTE_TEMPLATES, /* GET /api/v1/templates */
+    GW_ROUTE_PERMALINK, /* GET /m/{id} */
+    GW_ROUTE_STATIC,    /* GET /static/{file} */
     GW_ROUTE_OTHER,
     GW_ROUTE_COUNT,
 };
@@ -131,8 +135,40 @@ void gateway_progress_end(struct gw_progress *p, const char *id);
 bool gateway_progress_update(struct gw_progress *p, const char *id, natsMsg *m);
 bool gateway_progress_json(struct gw_progress *p, const char *id, struct buf *out);
 
-/* The web page served on GET / (gateway_page.c). */
-extern const char gateway_page_html[];
-extern const size_t gateway_page_len;
+/* The web page's files, compiled in from server/page/ by scripts/embed-assets
+ * (gateway_assets.c in the build directory); the list ends with name NULL. */
+struct gateway_asset {
+    const char *name; /* "index.html", "app.js", ... */
+    const unsigned char *data;
+    size_t len;
+    const char *type; /* Content-Type */
+};
+extern const struct gateway_asset gateway_assets[];
+
+struct results_meta;
+
+/* Pages (gateway_page.c). Each returns a new string. */
+const struct gateway_asset *gateway_asset_find(const char *name);
+/* A meme's own page: the image, its details and preview tags; origin is
+ * "http://host:port" for the absolute addresses preview tags need, or "". */
+char *gateway_permalink_html(const char *id, const struct results_meta *meta, const char *origin);
+/* A page that says what is missing, with a way back to the form. */
+char *gateway_missing_html(const char *title, const char *message);
+/* A Content-Disposition value whose file name comes from the prompt and
+ * the id ("when-the-queue-hits-five-3f2a9c1b.png"); ext without the dot. */
+char *gateway_content_disposition(const char *prompt, const char *id, const char *ext,
+                                  bool attachment);
+
+/* The gallery (gateway_gallery.c). */
+/* {"memes":[...]}: the newest finished memes in the results bucket, newest
+ * first, at most limit; NULL with err filled when NATS fails. */
+char *gateway_recent_json(struct mq_conn *mq, int limit, struct meme_err *err);
+/* A server-sent events stream of completions, until the gateway stops or
+ * the client goes; NULL with err filled. */
+struct MHD_Response;
+struct MHD_Response *gateway_events_response(struct gateway *gw, struct mq_conn *mq,
+                                             struct meme_err *err);
+/* What the page's form offers: templates, sizes, formats, prompt limit (JSON). */
+const char *gateway_templates_json(void);
 
 #endif

@@ -4,9 +4,12 @@
  * up anyone else's connection. Routes:
  *
  *   POST /api/v1/memes        request JSON -> the image (200), or a JSON error
+ *   GET  /api/v1/memes        the newest finished memes (JSON), for the gallery
  *   GET  /api/v1/memes/{id}   a finished meme from the results bucket
  *   GET  /api/v1/memes/{id}/status  why a meme is not there yet (progress)
- *   GET  /                    the web page
+ *   GET  /api/v1/events       completions as server-sent events (the live gallery)
+ *   GET  /api/v1/templates    what the page's form offers
+ *   GET  /  /m/{id}  /static/{file}   the web page, a meme's page, the page's files
  *   GET  /healthz /readyz /api/health /metrics
  *
  * Connections reach the handlers through the accept-side guard
@@ -18,9 +21,11 @@
  *
  * Status codes: 400 bad JSON or a request the worker rejects, 404 unknown
  * id, 405 wrong method, 409 an id submitted twice, 413 a body over the
- * protocol's 65536 bytes, 502 the worker failed, 503 NATS down or no stream,
- * 504 no meme before the deadline. Every error body is the protocol's error
- * JSON ({"request_id","error","code","timestamp"}).
+ * protocol's 65536 bytes, 415 a POST body that is not application/json (so
+ * no other site can make a browser post a meme with a plain form, which
+ * needs no CORS preflight), 502 the worker failed, 503 NATS down or no
+ * stream, 504 no meme before the deadline. Every error body is the
+ * protocol's error JSON ({"request_id","error","code","timestamp"}).
  */
 #include "clock.h"
 #include "buf.h"
@@ -125,13 +130,15 @@ static struct mq_conn *connected(struct gateway *gw)
     return mq;
 }
 
+/* The address of NATS is the operator's business: it goes to the log (at
+ * start and when the connection drops), never into an answer. */
 static enum MHD_Result respond_unreachable(struct MHD_Connection *conn, struct gateway *gw,
                                            struct gw_req *st, const char *id)
 {
-    char red[512];
-    mq_url_redacted(gw->cfg.nats_url, red, sizeof(red));
+    (void)gw;
     return respond_error(conn, st, 503, id, MEME_E_UNREACHABLE,
-                         "the gateway is not connected to NATS at %s; retry in a few seconds", red);
+                         "the gateway is not connected to its message queue; retry in a few "
+                         "seconds");
 }
 
 /* Adds a header whose value came over the network, only when it is plain
@@ -182,7 +189,7 @@ static int status_for_code(int code)
  * are passed on) or from the results bucket (meta). */
 static enum MHD_Result respond_image(struct MHD_Connection *conn, struct gw_req *st,
                                      const uint8_t *data, size_t len, const char *id, natsMsg *m,
-                                     const struct results_meta *meta)
+                                     const struct results_meta *meta, const char *prompt)
 {
     int fmt = data ? image_sniff(data, len) : -1;
     if (fmt < 0)
@@ -201,6 +208,12 @@ static enum MHD_Result respond_image(struct MHD_Connection *conn, struct gw_req 
     char v[PROTO_ID_MAX + 32];
     snprintf(v, sizeof(v), "/api/v1/memes/%s", id);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, v);
+    /* A saved file is named after its prompt; ?download=1 asks for a save. */
+    const char *dl = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "download");
+    char *cd = gateway_content_disposition(prompt, id, fmt == IMAGE_JPEG ? "jpg" : "png",
+                                           dl && strcmp(dl, "0") != 0);
+    MHD_add_response_header(resp, "Content-Disposition", cd);
+    free(cd);
     if (m) {
         static const char *const pass[] = {PROTO_H_WIDTH,    PROTO_H_HEIGHT, PROTO_H_ENGINE,
                                            PROTO_H_TEMPLATE, PROTO_H_CACHE,  PROTO_H_WORKER,
@@ -329,7 +342,7 @@ static enum MHD_Result post_meme(struct MHD_Connection *conn, struct gateway *gw
         r = respond_worker_error(conn, st, reply, req.id);
     else
         r = respond_image(conn, st, (const uint8_t *)natsMsg_GetData(reply),
-                          (size_t)natsMsg_GetDataLength(reply), req.id, reply, NULL);
+                          (size_t)natsMsg_GetDataLength(reply), req.id, reply, NULL, req.prompt);
 out:
     gateway_progress_end(gw->progress, req.id);
     natsMsg_Destroy(reply);
@@ -385,7 +398,7 @@ static enum MHD_Result get_meme(struct MHD_Connection *conn, struct gateway *gw,
         r = respond_error(conn, st, status_for_code(code), id, code, "%s", safe);
         free(safe);
     } else {
-        r = respond_image(conn, st, data, len, id, NULL, &meta);
+        r = respond_image(conn, st, data, len, id, NULL, &meta, meta.prompt);
     }
     free(data);
     return r;
@@ -435,6 +448,157 @@ static enum MHD_Result get_status(struct MHD_Connection *conn, struct gateway *g
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     return respond(conn, st, 200, resp);
+}
+
+/* The headers every page of the site carries: its own files only, no
+ * frames, no inline script. */
+static void page_headers(struct MHD_Response *resp, const char *type)
+{
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "same-origin");
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'none'; script-src 'self'; style-src 'self'; "
+                            "img-src 'self' blob: data:; connect-src 'self'; base-uri 'none'; "
+                            "form-action 'self'; frame-ancestors 'none'");
+}
+
+static enum MHD_Result send_asset(struct MHD_Connection *conn, struct gw_req *st,
+                                  const struct gateway_asset *a)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(a->len, (void *)a->data, MHD_RESPMEM_PERSISTENT);
+    page_headers(resp, a->type);
+    return respond(conn, st, 200, resp);
+}
+
+static enum MHD_Result send_html(struct MHD_Connection *conn, struct gw_req *st, int status,
+                                 char *html)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(html), html, MHD_RESPMEM_MUST_FREE);
+    page_headers(resp, "text/html; charset=utf-8");
+    return respond(conn, st, status, resp);
+}
+
+/* GET /api/v1/memes?limit=N: the gallery's history from the results bucket. */
+static enum MHD_Result get_recent(struct MHD_Connection *conn, struct gateway *gw,
+                                  struct gw_req *st)
+{
+    struct meme_err err = {0};
+    long limit = 24;
+    const char *l = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
+    if (l) {
+        char *end;
+        limit = strtol(l, &end, 10);
+        if (end == l || *end || limit < 1 || limit > 100)
+            return respond_error(conn, st, 400, NULL, MEME_E_BAD_REQUEST,
+                                 "limit must be a whole number from 1 to 100");
+    }
+    struct mq_conn *mq = connected(gw);
+    if (!mq)
+        return respond_unreachable(conn, gw, st, NULL);
+    char *json = gateway_recent_json(mq, (int)limit, &err);
+    if (!json) {
+        log_warn("msg=\"cannot list recent memes\" error=\"%s\"", err.msg);
+        return respond_error(conn, st, 503, NULL, err.code,
+                             "the list of recent memes cannot be read now; retry in a few "
+                             "seconds");
+    }
+    struct buf b = BUF_INIT;
+    buf_puts(&b, json);
+    buf_putc(&b, '\n');
+    free(json);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    return respond(conn, st, 200, resp);
+}
+
+/* GET /api/v1/events: completions as they happen, for every visitor. */
+static enum MHD_Result get_events(struct MHD_Connection *conn, struct gateway *gw,
+                                  struct gw_req *st)
+{
+    struct meme_err err = {0};
+    struct mq_conn *mq = connected(gw);
+    if (!mq)
+        return respond_unreachable(conn, gw, st, NULL);
+    struct MHD_Response *resp = gateway_events_response(gw, mq, &err);
+    if (!resp) {
+        log_warn("msg=\"cannot stream events\" error=\"%s\"", err.msg);
+        return respond_error(conn, st, 503, NULL, err.code,
+                             "live updates are not available now; retry in a few seconds");
+    }
+    return respond(conn, st, 200, resp);
+}
+
+/* "http://host:port" from the Host header when it is a plain host name or
+ * address, for the absolute addresses of preview tags; "" otherwise. */
+static void origin_of(struct MHD_Connection *conn, char *out, size_t outsz)
+{
+    out[0] = '\0';
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    if (!host || !*host || strlen(host) > 255)
+        return;
+    for (const char *p = host; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr(".-:[]", *p))
+            return;
+    const char *proto = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-Proto");
+    snprintf(out, outsz, "%s://%s", proto && strcmp(proto, "https") == 0 ? "https" : "http", host);
+}
+
+/* GET /m/{id}: a meme's own page. */
+static enum MHD_Result get_permalink(struct MHD_Connection *conn, struct gateway *gw,
+                                     struct gw_req *st, const char *id)
+{
+    struct meme_err err = {0};
+    if (!proto_id_valid(id))
+        return send_html(
+            conn, st, 404,
+            gateway_missing_html("No such meme", "This address does not name a meme."));
+    struct mq_conn *mq = connected(gw);
+    if (!mq)
+        return send_html(conn, st, 503,
+                         gateway_missing_html("Not available right now",
+                                              "The meme service is starting or busy; reload "
+                                              "this page in a few seconds."));
+    struct results_meta meta;
+    kvStore *kv = results_bucket(gw, mq, &err);
+    int rc = kv ? results_get_meta(kv, id, &meta, &err) : err.code;
+    if (rc == MEME_E_NOT_FOUND || (rc == 0 && !meta.ok)) {
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 rc == 0 ? "This meme could not be made. Try another prompt."
+                         : "This meme is gone or was never made: memes are kept for %d minutes.",
+                 PROTO_RESULTS_TTL_S / 60);
+        return send_html(conn, st, 404, gateway_missing_html("No such meme", msg));
+    }
+    if (rc < 0) {
+        log_warn("msg=\"cannot read a result\" error=\"%s\"", err.msg);
+        return send_html(conn, st, 503,
+                         gateway_missing_html("Not available right now",
+                                              "The meme cannot be read now; reload this page "
+                                              "in a few seconds."));
+    }
+    char origin[300];
+    origin_of(conn, origin, sizeof(origin));
+    return send_html(conn, st, 200, gateway_permalink_html(id, &meta, origin));
+}
+
+/* application/json, with or without parameters such as charset. */
+static bool json_content_type(const char *ct)
+{
+    static const char want[] = "application/json";
+    if (!ct)
+        return false;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    if (strncasecmp(ct, want, sizeof(want) - 1) != 0)
+        return false;
+    char c = ct[sizeof(want) - 1];
+    return c == '\0' || c == ';' || c == ' ' || c == '\t';
 }
 
 static enum MHD_Result get_metrics(struct MHD_Connection *conn, struct gateway *gw,
@@ -491,6 +655,14 @@ static enum gw_route route_of(const char *url)
         return GW_ROUTE_METRICS;
     if (strcmp(url, "/api/health") == 0)
         return GW_ROUTE_API_HEALTH;
+    if (strcmp(url, "/api/v1/events") == 0)
+        return GW_ROUTE_EVENTS;
+    if (strcmp(url, "/api/v1/templates") == 0)
+        return GW_ROUTE_TEMPLATES;
+    if (strncmp(url, "/m/", 3) == 0)
+        return GW_ROUTE_PERMALINK;
+    if (strncmp(url, "/static/", 8) == 0)
+        return GW_ROUTE_STATIC;
     return GW_ROUTE_OTHER;
 }
 
@@ -523,18 +695,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *con_cls = st;
         atomic_fetch_add(&gw->in_flight, 1);
         /* The guard already answered a Content-Length over GW_BODY_MAX. */
-        if (st->route == GW_ROUTE_MEMES && strcmp(method, "POST") == 0)
+        if (st->route == GW_ROUTE_MEMES && strcmp(method, "POST") == 0) {
+            const char *ct =
+                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+            if (!json_content_type(ct)) {
+                char *safe = term_sanitize_dup(ct ? ct : "none");
+                enum MHD_Result r = respond_error(
+                    conn, st, 415, NULL, MEME_E_BAD_REQUEST,
+                    "the request body must be JSON sent as Content-Type: application/json (not "
+                    "\"%.80s\")",
+                    safe);
+                free(safe);
+                return r;
+            }
             return MHD_YES; /* the body comes in the next calls */
+        }
     }
     if (st->status) {
-        *upload_data_size = 0; /* answered early (413): the rest of the body is dropped */
+        *upload_data_size = 0; /* answered early (415): the rest of the body is dropped */
         return MHD_YES;
     }
 
     switch (st->route) {
     case GW_ROUTE_MEMES:
+        if (get)
+            return get_recent(conn, gw, st);
         if (strcmp(method, "POST") != 0)
-            return method_not_allowed(conn, st, "POST");
+            return method_not_allowed(conn, st, "GET, HEAD, POST");
         if (*upload_data_size) {
             /* A body trickled in to hold the connection: libmicrohttpd's
              * timeout only counts silence, so the handler counts the total.
@@ -565,17 +752,34 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         snprintf(id, sizeof(id), "%.*s", (int)(n < sizeof(id) - 1 ? n : sizeof(id) - 1), url + 14);
         return get_status(conn, gw, st, id);
     }
-    case GW_ROUTE_PAGE: {
+    case GW_ROUTE_PAGE:
         if (!get)
             return method_not_allowed(conn, st, "GET, HEAD");
-        struct MHD_Response *resp = MHD_create_response_from_buffer(
-            gateway_page_len, (void *)gateway_page_html, MHD_RESPMEM_PERSISTENT);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-        MHD_add_response_header(resp, "Content-Security-Policy",
-                                "default-src 'self'; img-src 'self' blob:; "
-                                "script-src 'unsafe-inline'; style-src 'unsafe-inline'");
+        return send_asset(conn, st, gateway_asset_find("index.html"));
+    case GW_ROUTE_STATIC: {
+        if (!get)
+            return method_not_allowed(conn, st, "GET, HEAD");
+        const struct gateway_asset *a = gateway_asset_find(url + 8);
+        if (!a || strcmp(url + 8, "index.html") == 0)
+            return respond_error(conn, st, 404, NULL, MEME_E_NOT_FOUND, "no such file");
+        return send_asset(conn, st, a);
+    }
+    case GW_ROUTE_PERMALINK:
+        if (!get)
+            return method_not_allowed(conn, st, "GET, HEAD");
+        return get_permalink(conn, gw, st, url + 3);
+    case GW_ROUTE_EVENTS:
+        if (!get)
+            return method_not_allowed(conn, st, "GET, HEAD");
+        return get_events(conn, gw, st);
+    case GW_ROUTE_TEMPLATES: {
+        if (!get)
+            return method_not_allowed(conn, st, "GET, HEAD");
+        const char *t = gateway_templates_json();
+        struct MHD_Response *resp =
+            MHD_create_response_from_buffer(strlen(t), (void *)t, MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "max-age=300");
         return respond(conn, st, 200, resp);
     }
     case GW_ROUTE_HEALTHZ:

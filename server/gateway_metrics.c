@@ -26,6 +26,10 @@ static const char *const route_names[GW_ROUTE_COUNT] = {
     [GW_ROUTE_READYZ] = "/readyz",
     [GW_ROUTE_METRICS] = "/metrics",
     [GW_ROUTE_API_HEALTH] = "/api/health",
+    [GW_ROUTE_EVENTS] = "/api/v1/events",
+    [GW_ROUTE_TEMPLATES] = "/api/v1/templates",
+    [GW_ROUTE_PERMALINK] = "/m/{id}",
+    [GW_ROUTE_STATIC] = "/static/{file}",
     [GW_ROUTE_OTHER] = "other",
 };
 

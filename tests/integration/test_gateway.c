@@ -12,6 +12,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -36,6 +37,8 @@ struct http_resp {
     char location[160];
     char worker[64];
     char cache_control[64];
+    char csp[512];
+    char disposition[512];
 };
 
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
@@ -67,11 +70,15 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
     header_value(p, len, "Location", r->location, sizeof(r->location));
     header_value(p, len, "Meme-Worker", r->worker, sizeof(r->worker));
     header_value(p, len, "Cache-Control", r->cache_control, sizeof(r->cache_control));
+    header_value(p, len, "Content-Security-Policy", r->csp, sizeof(r->csp));
+    header_value(p, len, "Content-Disposition", r->disposition, sizeof(r->disposition));
     return len;
 }
 
 /* One HTTP request. body NULL means GET (or method). chunked sends the body
  * without a Content-Length. Returns 0 when an HTTP answer came back. */
+static const char *post_type = "application/json"; /* Content-Type of a body; NULL: none */
+
 static int http(const char *method, const char *url, const char *body, size_t body_len,
                 bool chunked, struct http_resp *r)
 {
@@ -87,7 +94,10 @@ static int http(const char *method, const char *url, const char *body, size_t bo
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
     if (body) {
-        h = curl_slist_append(h, "Content-Type: application/json");
+        char ct[160];
+        snprintf(ct, sizeof(ct), "Content-Type:%s%s", post_type ? " " : "",
+                 post_type ? post_type : "");
+        h = curl_slist_append(h, ct);
         if (chunked)
             h = curl_slist_append(h, "Transfer-Encoding: chunked");
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
@@ -438,8 +448,26 @@ static void test_page_and_probes(void **state)
     assert_int_equal(r.status, 200);
     assert_string_equal(r.content_type, "text/html; charset=utf-8");
     assert_non_null(strstr((char *)r.body.data, "<form"));
+    assert_non_null(strstr((char *)r.body.data, "/static/app.js"));
+    /* Its own files only, no inline script. */
+    assert_non_null(strstr(r.csp, "script-src 'self'"));
+    assert_null(strstr(r.csp, "unsafe-inline"));
+    assert_non_null(strstr(r.csp, "frame-ancestors 'none'"));
+    buf_release(&r.body);
+    free(u);
+    u = url_of(base, "/static/app.js");
+    http(NULL, u, NULL, 0, false, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.content_type, "text/javascript; charset=utf-8");
     assert_non_null(strstr((char *)r.body.data, "/api/v1/memes"));
     buf_release(&r.body);
+    free(u);
+    u = url_of(base, "/static/style.css");
+    assert_int_equal(get_status(base, "/static/style.css"), 200);
+    assert_int_equal(get_status(base, "/static/nope.js"), 404);
+    assert_int_equal(get_status(base, "/static/../gateway.c"), 404);
+    free(u);
+    u = url_of(base, "/");
     http("HEAD", u, NULL, 0, false, &r);
     assert_int_equal(r.status, 200);
     assert_int_equal(r.body.len, 0);
@@ -508,7 +536,7 @@ static void test_wrong_method_and_path(void **state)
     (void)state;
     struct http_resp r;
     char *u = url_of(base, "/api/v1/memes");
-    http("GET", u, NULL, 0, false, &r);
+    http("PUT", u, NULL, 0, false, &r);
     assert_error(&r, 405, "bad_request");
     buf_release(&r.body);
     http("DELETE", u, NULL, 0, false, &r);
@@ -526,6 +554,243 @@ static void test_wrong_method_and_path(void **state)
     assert_error(&r, 404, "not_found");
     buf_release(&r.body);
     free(u);
+}
+
+/* Only JSON is a meme request: what a cross-site HTML form can send
+ * without a CORS preflight (text/plain, urlencoded, multipart) and anything
+ * else is 415, before any meme is made. */
+static void test_json_only_415(void **state)
+{
+    (void)state;
+    static const char *const refused[] = {
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "image/gif",
+        "application/jsonp",
+        "text/json",
+        NULL, /* no Content-Type at all */
+    };
+    const char *json = "{\"prompt\":\"cross-site\"}";
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        struct http_resp r;
+        post_type = refused[i];
+        post(json, &r);
+        post_type = "application/json";
+        if (r.status != 415)
+            fprintf(stderr, "Content-Type %s: %ld\n", refused[i] ? refused[i] : "(none)", r.status);
+        assert_error(&r, 415, "bad_request");
+        buf_release(&r.body);
+    }
+    static const char *const accepted[] = {"application/json; charset=utf-8", "Application/JSON"};
+    for (size_t i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++) {
+        struct http_resp r;
+        post_type = accepted[i];
+        post("{\"prompt\":\"json | with parameters\",\"size\":128}", &r);
+        post_type = "application/json";
+        assert_int_equal(r.status, 200);
+        buf_release(&r.body);
+    }
+}
+
+/* A saved meme is named after its prompt: ASCII for every client, the
+ * UTF-8 name (RFC 6266) when the prompt has other letters. */
+static void test_download_name(void **state)
+{
+    (void)state;
+    struct http_resp r;
+    post("{\"id\":\"dl-1-abcdef\",\"prompt\":\"When the queue hits FIVE | keda wakes up!\","
+         "\"size\":128}",
+         &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.disposition,
+                        "inline; filename=\"when-the-queue-hits-five-keda-wakes-up-dl1abcde.png\"");
+    buf_release(&r.body);
+    char *u = url_of(base, "/api/v1/memes/dl-1-abcdef?download=1");
+    http(NULL, u, NULL, 0, false, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(
+        r.disposition,
+        "attachment; filename=\"when-the-queue-hits-five-keda-wakes-up-dl1abcde.png\"");
+    buf_release(&r.body);
+    free(u);
+    post("{\"id\":\"dl-2\",\"prompt\":\"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xf0\x9f\x8e\x89 ok\","
+         "\"size\":128,\"format\":\"jpeg\"}",
+         &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.disposition, "inline; filename=\"ok-dl2.jpg\"; "
+                                       "filename*=UTF-8''%E6%97%A5%E6%9C%AC%E8%AA%9E-ok-dl2.jpg");
+    buf_release(&r.body);
+}
+
+static void test_templates_for_the_form(void **state)
+{
+    (void)state;
+    struct http_resp r;
+    char *u = url_of(base, "/api/v1/templates");
+    http(NULL, u, NULL, 0, false, &r);
+    free(u);
+    assert_int_equal(r.status, 200);
+    json_t *o = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+    assert_non_null(o);
+    json_t *t = json_object_get(o, "templates");
+    assert_true(json_array_size(t) >= 6);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(t, 0), "name")),
+                        "advice-wheel");
+    assert_int_equal(json_integer_value(json_object_get(o, "prompt_max_bytes")), PROTO_PROMPT_MAX);
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(o, "sizes"), 0)), 512);
+    json_decref(o);
+    buf_release(&r.body);
+}
+
+/* The gallery's history: newest first, from the results bucket, with the
+ * prompt and the worker; a bad limit is 400. */
+static void test_recent_memes(void **state)
+{
+    (void)state;
+    struct http_resp r;
+    post("{\"id\":\"recent-1\",\"prompt\":\"older | one\",\"size\":128}", &r);
+    assert_int_equal(r.status, 200);
+    buf_release(&r.body);
+    post("{\"id\":\"recent-2\",\"prompt\":\"newer | one\",\"size\":128}", &r);
+    assert_int_equal(r.status, 200);
+    buf_release(&r.body);
+    char *u = url_of(base, "/api/v1/memes?limit=2");
+    http(NULL, u, NULL, 0, false, &r);
+    free(u);
+    assert_int_equal(r.status, 200);
+    json_t *o = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
+    json_t *m = json_object_get(o, "memes");
+    assert_int_equal(json_array_size(m), 2);
+    json_t *first = json_array_get(m, 0), *second = json_array_get(m, 1);
+    assert_string_equal(json_string_value(json_object_get(first, "id")), "recent-2");
+    assert_string_equal(json_string_value(json_object_get(first, "prompt")), "newer | one");
+    assert_string_equal(json_string_value(json_object_get(second, "id")), "recent-1");
+    assert_non_null(strstr(json_string_value(json_object_get(first, "worker")), "gw-w"));
+    assert_true(json_number_value(json_object_get(first, "total_ms")) > 0);
+    json_decref(o);
+    buf_release(&r.body);
+    static const char *const bad[] = {"0", "101", "x", "-1"};
+    for (size_t i = 0; i < 4; i++) {
+        char path[64];
+        snprintf(path, sizeof(path), "/api/v1/memes?limit=%s", bad[i]);
+        assert_int_equal(get_status(base, path), 400);
+    }
+}
+
+/* A meme's page: the image, its details and preview tags, every value
+ * from the bucket escaped; unknown and invalid ids are 404 pages. */
+static void test_permalink_page(void **state)
+{
+    (void)state;
+    struct http_resp r;
+    post("{\"id\":\"perma-1\",\"prompt\":\"<script>alert(1)</script> & \\\"quotes\\\" | "
+         "bottom\",\"size\":128}",
+         &r);
+    assert_int_equal(r.status, 200);
+    buf_release(&r.body);
+    char *u = url_of(base, "/m/perma-1");
+    http(NULL, u, NULL, 0, false, &r);
+    free(u);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.content_type, "text/html; charset=utf-8");
+    const char *page = (const char *)r.body.data;
+    char want[160];
+    snprintf(want, sizeof(want), "<meta property=\"og:image\" content=\"%s/api/v1/memes/perma-1\">",
+             base);
+    assert_non_null(strstr(page, want));
+    assert_non_null(strstr(page, "<meta name=\"twitter:card\" content=\"summary_large_image\">"));
+    assert_non_null(strstr(page, "<img src=\"/api/v1/memes/perma-1\" width=\"128\""));
+    assert_non_null(strstr(page, "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quotes&quot;"));
+    assert_null(strstr(page, "<script"));
+    assert_non_null(strstr(page, "href=\"/api/v1/memes/perma-1?download=1\" download"));
+    assert_non_null(strstr(page, "<dt>Made by</dt><dd>gw-w"));
+    assert_non_null(strstr(r.csp, "default-src 'none'"));
+    buf_release(&r.body);
+    u = url_of(base, "/m/no-such-meme");
+    http(NULL, u, NULL, 0, false, &r);
+    free(u);
+    assert_int_equal(r.status, 404);
+    assert_string_equal(r.content_type, "text/html; charset=utf-8");
+    assert_non_null(strstr((char *)r.body.data, "No such meme"));
+    buf_release(&r.body);
+    assert_int_equal(get_status(base, "/m/bad%20id"), 404);
+    assert_int_equal(get_status(base, "/m/"), 404);
+}
+
+/* The live gallery: a server-sent events stream that carries a meme made
+ * while it is open, re-encoded (only known fields). */
+struct sse_read {
+    struct buf got;
+    atomic_bool open;
+    const char *want;
+    bool found;
+};
+
+static size_t on_sse(char *p, size_t size, size_t n, void *arg)
+{
+    struct sse_read *s = arg;
+    buf_append(&s->got, p, size * n);
+    atomic_store(&s->open, true);
+    buf_putc(&s->got, '\0');
+    s->got.len--;
+    if (strstr((char *)s->got.data, s->want)) {
+        s->found = true;
+        return 0; /* enough: end the transfer */
+    }
+    return size * n;
+}
+
+static void *sse_thread(void *p)
+{
+    struct sse_read *s = p;
+    CURL *c = curl_easy_init();
+    char *u = url_of(base, "/api/v1/events");
+    curl_easy_setopt(c, CURLOPT_URL, u);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_sse);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 60000L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    curl_easy_perform(c);
+    curl_easy_cleanup(c);
+    free(u);
+    atomic_store(&s->open, true);
+    return NULL;
+}
+
+static bool sse_open(void *arg)
+{
+    struct sse_read *s = arg;
+    return atomic_load(&s->open);
+}
+
+static void test_live_events(void **state)
+{
+    (void)state;
+    struct sse_read s = {.got = BUF_INIT, .want = "\"id\":\"live-1\""};
+    atomic_init(&s.open, false);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, sse_thread, &s), 0);
+    assert_true(harness_wait_for(sse_open, &s, 15000));
+    struct http_resp r;
+    post("{\"id\":\"live-1\",\"prompt\":\"seen | live\",\"size\":128}", &r);
+    assert_int_equal(r.status, 200);
+    buf_release(&r.body);
+    pthread_join(t, NULL);
+    assert_true(s.found);
+    const char *g = (const char *)s.got.data;
+    assert_non_null(strstr(g, "retry: 3000\n"));
+    const char *ev = strstr(g, "event: meme\ndata: {\"id\":\"live-1\",\"status\":\"done\"");
+    assert_non_null(ev);
+    assert_non_null(strstr(ev, "\"prompt\":\"seen | live\""));
+    /* Fields the page does not use stay on NATS. */
+    const char *end = strstr(ev, "\n\n");
+    if (end) {
+        assert_null(memmem(ev, (size_t)(end - ev), "attempt", 7));
+        assert_null(memmem(ev, (size_t)(end - ev), "delivery_ms", 11));
+    }
+    buf_release(&s.got);
 }
 
 /* Reads one sample of the gateway's /metrics (-1 when absent). */
@@ -817,8 +1082,10 @@ static void test_worker_killed_under_posts(void **state)
 static void test_no_nats_at_start_503(void **state)
 {
     (void)state;
-    char url[96], b[64];
-    snprintf(url, sizeof(url), "nats://meme:s3cret-pw@127.0.0.1:%d", harness_free_port());
+    char url[96], b[64], where[16];
+    int port = harness_free_port();
+    snprintf(url, sizeof(url), "nats://meme:s3cret-pw@127.0.0.1:%d", port);
+    snprintf(where, sizeof(where), ":%d", port);
     pid_t gw = start_gateway(url, "nonats", b, sizeof(b), "5", "1");
     assert_true(gw > 0);
     assert_int_equal(get_status(b, "/"), 200);
@@ -828,6 +1095,9 @@ static void test_no_nats_at_start_503(void **state)
     assert_int_equal(http("POST", u, "{\"prompt\":\"x\"}", 14, false, &r), 0);
     assert_error(&r, 503, "unreachable");
     assert_null(strstr((char *)r.body.data, "s3cret-pw"));
+    /* Nor where NATS is: that goes to the log. */
+    assert_null(strstr((char *)r.body.data, where));
+    assert_null(strstr((char *)r.body.data, "nats://"));
     buf_release(&r.body);
     free(u);
     u = url_of(b, "/api/v1/memes/some-id");
@@ -930,6 +1200,12 @@ int main(void)
         cmocka_unit_test(test_page_and_probes),
         cmocka_unit_test(test_metrics_exposition),
         cmocka_unit_test(test_wrong_method_and_path),
+        cmocka_unit_test(test_json_only_415),
+        cmocka_unit_test(test_download_name),
+        cmocka_unit_test(test_templates_for_the_form),
+        cmocka_unit_test(test_recent_memes),
+        cmocka_unit_test(test_permalink_page),
+        cmocka_unit_test(test_live_events),
         cmocka_unit_test(test_concurrent_load_no_errors),
         cmocka_unit_test(test_worker_killed_under_posts),
         cmocka_unit_test(test_deadline_504_then_nats_down_503),
