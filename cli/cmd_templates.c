@@ -1,9 +1,12 @@
 /*
  * memectl templates: the local engine's meme backgrounds, with each one's
- * size and the caption boxes, as text or JSON.
+ * size and the caption boxes, as text or JSON. It reads the template set
+ * alone, not the whole renderer: no font is opened, and memectl does not
+ * link the text shaping libraries.
  */
 #include "cli.h"
 #include "render/render.h"
+#include "render/template.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -21,15 +24,20 @@ int cmd_templates(struct cli *cli, int argc, char **argv)
     int rc = opt_parse_output(cli->cmd, argc, argv, &json);
     if (rc)
         return rc < 0 ? EXIT_OK : rc;
-    struct renderer *r = renderer_new(NULL, NULL, &err);
-    if (!r) {
+    struct template_set *t = template_set_new(NULL, &err);
+    if (!t) {
         cli_error("%s", err.msg);
         return EXIT_FAIL;
     }
     struct render_template_info info[256];
-    size_t n = renderer_templates(r, info, 256);
+    size_t n = template_count(t);
     if (n > 256)
         n = 256;
+    for (size_t i = 0; i < n; i++) {
+        info[i].name = template_name(t, i);
+        info[i].description = template_description(t, i);
+        info[i].builtin = template_is_builtin(t, i);
+    }
     if (json) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++) {
@@ -39,7 +47,7 @@ int cmd_templates(struct cli *cli, int argc, char **argv)
             json_object_set_new(o, "kind", json_string(info[i].builtin ? "generated" : "file"));
             /* Generated ones are drawn at the request's size; files are cropped to it. */
             int w = 0, h = 0;
-            bool sized = !info[i].builtin && renderer_template_size(r, i, &w, &h);
+            bool sized = !info[i].builtin && template_source_size(t, i, &w, &h);
             json_object_set_new(o, "width", sized ? json_integer(w) : json_null());
             json_object_set_new(o, "height", sized ? json_integer(h) : json_null());
             json_t *boxes = json_object();
@@ -61,7 +69,7 @@ int cmd_templates(struct cli *cli, int argc, char **argv)
         for (size_t i = 0; i < n; i++) {
             char size[32] = "any";
             int w = 0, h = 0;
-            if (!info[i].builtin && renderer_template_size(r, i, &w, &h))
+            if (!info[i].builtin && template_source_size(t, i, &w, &h))
                 snprintf(size, sizeof(size), "%dx%d", w, h);
             else if (!info[i].builtin)
                 snprintf(size, sizeof(size), "unreadable");
@@ -74,6 +82,6 @@ int cmd_templates(struct cli *cli, int argc, char **argv)
                100 - RENDER_MARGIN_PCT - RENDER_BOX_PCT, 100 - RENDER_MARGIN_PCT,
                RENDER_MARGIN_PCT);
     }
-    renderer_free(r);
+    template_set_free(t);
     return EXIT_OK;
 }

@@ -10,7 +10,7 @@
  */
 #include "cli.h"
 #include "kube/kube_status.h"
-#include "render/render.h"
+#include "render/template.h"
 #include "xalloc.h"
 
 #include <stdlib.h>
@@ -121,15 +121,12 @@ static void kube_names(bool want_ns, const char *cur)
 static void emit_dynamic(const char *marker, const char *cur)
 {
     if (strcmp(marker, "@templates") == 0) {
-        struct meme_err err = {0};
-        struct renderer *r = renderer_new(NULL, NULL, &err);
-        if (!r)
+        struct template_set *t = template_set_new(NULL, NULL);
+        if (!t)
             return;
-        struct render_template_info info[256];
-        size_t n = renderer_templates(r, info, 256);
-        for (size_t i = 0; i < n && i < 256; i++)
-            emit(cur, info[i].name, info[i].description);
-        renderer_free(r);
+        for (size_t i = 0; i < template_count(t); i++)
+            emit(cur, template_name(t, i), template_description(t, i));
+        template_set_free(t);
     } else if (strcmp(marker, "@file") == 0) {
         puts(":file");
     } else if (strcmp(marker, "@contexts") == 0) {

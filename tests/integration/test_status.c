@@ -775,6 +775,9 @@ static void test_memectl_does_not_link_libcurl(void **state)
     buf_putc(&out, 0);
     assert_non_null(strstr((const char *)out.data, "libjansson"));
     assert_null(strstr((const char *)out.data, "libcurl"));
+    /* Nor the caption shaping libraries: only meme-worker draws text. */
+    assert_null(strstr((const char *)out.data, "libharfbuzz"));
+    assert_null(strstr((const char *)out.data, "libfribidi"));
     buf_release(&out);
     buf_release(&err);
     free(bin);
