@@ -251,6 +251,47 @@
     resultBody.replaceChildren(p);
   }
 
+  // While a request waits, the gateway that holds it can say what the
+  // worker reported: queued, working, or retrying and why. Asked once a
+  // second from shortly after the request went out; each change is said once.
+  function watchProgress(id) {
+    let stopped = false;
+    let lastText = '';
+    let timer = null;
+    const show = (s) => {
+      let text;
+      if (s.state === 'queued') {
+        setSteps('queued');
+        text = 'Queued: waiting for a free worker\u2026';
+      } else if (s.state === 'working') {
+        setSteps('working');
+        text = s.worker ? `Working: ${s.worker} is making it\u2026` : 'Working on it\u2026';
+      } else if (s.state === 'retrying') {
+        setSteps('working');
+        const n = Number.isInteger(s.attempt) && Number.isInteger(s.max_attempts)
+          ? ` (attempt ${s.attempt + 1} of ${s.max_attempts})` : '';
+        text = `Trying again${n}: ${typeof s.message === 'string' ? s.message : 'the worker had a problem'}`;
+      } else {
+        return;
+      }
+      if (text !== lastText) {
+        lastText = text;
+        say(text);
+      }
+    };
+    const tick = async () => {
+      try {
+        const r = await fetch('/api/v1/memes/' + encodeURIComponent(id) + '/status');
+        if (r.ok && !stopped) show(await r.json());
+      } catch (err) {
+        console.info('meme generator: progress not available', err);
+      }
+      if (!stopped) timer = setTimeout(tick, 1000);
+    };
+    timer = setTimeout(tick, 700);
+    return () => { stopped = true; clearTimeout(timer); };
+  }
+
   async function fromResponse(r, id, text) {
     const blob = await r.blob();
     if (objectUrl) URL.revokeObjectURL(objectUrl);
@@ -346,6 +387,7 @@
     say('Queued: waiting for a free worker\u2026');
     const body = { id, prompt: text, size: parseInt(sizeSel.value, 10) || 512, format: formatSel.value || 'png' };
     if (templateSel.value) body.template = templateSel.value;
+    const stopWatching = watchProgress(id);
     try {
       const m = await make(id, body);
       showMeme(m);
@@ -358,6 +400,7 @@
       showProblem(text2);
       say(text2, 'error');
     } finally {
+      stopWatching();
       busy = false;
       go.removeAttribute('aria-disabled');
     }

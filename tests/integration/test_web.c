@@ -5,7 +5,8 @@
  * nats-server -js. The script plays two visitors by keyboard and reports
  * what it saw as JSON; each test here judges one part of that report: two
  * memes made and both kept, a second visitor's meme arriving live, the
- * gallery after a reload, a permalink with its preview tags, the download's
+ * gallery after a reload, the progress a waiting meme shows (queued,
+ * working, done), a permalink with its preview tags, the download's
  * file name, a name for every control in the accessibility tree, the empty
  * prompt and the limit counted as the server counts it, JSON-only posts, no
  * console errors, and the screenshots (desktop, phone, permalink) that
@@ -203,6 +204,23 @@ static void test_two_memes_kept(void **state)
     assert_stored(str(second, "id"));
 }
 
+/* While a meme waits, what the gateway's status says (here a worker at
+ * work) moves the page's steps and is said in the status region; at the
+ * end every step is done. */
+static void test_progress_shown(void **state)
+{
+    (void)state;
+    need_report();
+    json_t *p = step("progress");
+    assert_non_null(p);
+    assert_true(json_is_true(json_object_get(p, "working_shown")));
+    assert_string_equal(str(p, "text"), "Working: web-w9 is making it\xe2\x80\xa6");
+    json_t *steps = json_object_get(p, "done_steps");
+    assert_int_equal(json_array_size(steps), 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_string_equal(json_string_value(json_array_get(steps, i)), "done");
+}
+
 static void test_second_visitor_live(void **state)
 {
     (void)state;
@@ -366,11 +384,11 @@ static void test_screenshots(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_two_memes_kept),       cmocka_unit_test(test_second_visitor_live),
-        cmocka_unit_test(test_reload_keeps_gallery), cmocka_unit_test(test_permalink),
-        cmocka_unit_test(test_download_has_a_name),  cmocka_unit_test(test_accessibility_tree),
-        cmocka_unit_test(test_prompt_rules),         cmocka_unit_test(test_no_console_errors),
-        cmocka_unit_test(test_screenshots),
+        cmocka_unit_test(test_two_memes_kept),      cmocka_unit_test(test_progress_shown),
+        cmocka_unit_test(test_second_visitor_live), cmocka_unit_test(test_reload_keeps_gallery),
+        cmocka_unit_test(test_permalink),           cmocka_unit_test(test_download_has_a_name),
+        cmocka_unit_test(test_accessibility_tree),  cmocka_unit_test(test_prompt_rules),
+        cmocka_unit_test(test_no_console_errors),   cmocka_unit_test(test_screenshots),
     };
     int failures = cmocka_run_group_tests(tests, setup, teardown);
     return harness_finish(failures);

@@ -223,6 +223,39 @@ try {
   });
   await a.screenshot({ path: join(outDir, 'web-permalink.png') });
 
+  // ---- progress while a meme waits: the worker's word, shown ----
+  // The POST is held back for 2.5 s and the gateway's status answer is
+  // replaced by a worker's, so the page's handling of "working" is seen
+  // whatever the speed of this machine.
+  const slow = await ctxB.newPage();
+  watch(slow, 'slow');
+  await slow.setRequestInterception(true);
+  slow.on('request', (r) => {
+    if (r.isInterceptResolutionHandled()) return;
+    if (r.method() === 'POST') {
+      setTimeout(() => r.continue(), 2500);
+    } else if (r.url().endsWith('/status')) {
+      r.respond({ status: 200, contentType: 'application/json',
+        body: JSON.stringify({ id: 'x', state: 'working', worker: 'web-w9', waiting_ms: 900 }) });
+    } else {
+      r.continue();
+    }
+  });
+  await slow.goto(base + '/', { waitUntil: 'load', timeout: WAIT });
+  await waitForChoices(slow);
+  await slow.focus('#prompt');
+  await slow.keyboard.type('patience | is a virtue');
+  await slow.keyboard.press('Enter');
+  const working = await slow.waitForFunction(
+    () => document.querySelector('#result .steps li[data-step="working"][aria-current="step"]') &&
+      document.getElementById('status').textContent.includes('web-w9'),
+    { timeout: WAIT }).then(() => true, () => false);
+  const workingText = await slow.$eval('#status', (s) => s.textContent);
+  await slow.waitForFunction(() => document.querySelector('#status.done'), { timeout: WAIT });
+  step('progress', { working_shown: working, text: workingText,
+    done_steps: await slow.$$eval('#result .steps li', (l) => l.map((x) => x.dataset.state)) });
+  await slow.close();
+
   // ---- a phone ----
   const phone = await ctxB.newPage();
   watch(phone, 'phone');
