@@ -104,6 +104,7 @@ char *gateway_recent_json(struct mq_conn *mq, int limit, struct meme_err *err)
 
     jsSubOptions so;
     jsSubOptions_Init(&so);
+    so.Stream = RESULTS_STREAM; /* no lookup of the stream by subject */
     so.Ordered = true;
     so.Config.DeliverPolicy = js_DeliverByStartSequence;
     so.Config.OptStartSeq = start;

@@ -581,6 +581,7 @@ static void test_content_length_with_chunked_is_400(void **state)
                       400, "chunked");
     /* chunked alone still works. */
     const char *chunked = "POST /api/v1/memes HTTP/1.1\r\nHost: x\r\n"
+                          "Content-Type: application/json\r\n"
                           "Transfer-Encoding: chunked\r\n\r\n3\r\n{\"p\r\n0\r\n\r\n";
     assert_int_equal(exchange(api_port, chunked, strlen(chunked), 10000, &out), 0);
     assert_int_equal(status_lines(&out, &status), 1);

@@ -206,14 +206,40 @@ static long http(const char *method, const char *path, const char *body, struct 
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 60000L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-    if (body)
+    struct curl_slist *h = NULL;
+    if (body) {
+        h = curl_slist_append(h, "Content-Type: application/json");
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    }
     if (method && !body)
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     long status = 0;
     if (curl_easy_perform(c) == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     (void)meme_id;
+    curl_easy_cleanup(c);
+    curl_slist_free_all(h);
+    buf_release(&sink);
+    return status;
+}
+
+/* GET /api/v1/events for ms milliseconds; the status it had. */
+static long events_for(long ms)
+{
+    char url[160];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/events", gw_port);
+    CURL *c = curl_easy_init();
+    struct buf sink = BUF_INIT;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ms);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    long status = 0;
+    curl_easy_perform(c); /* ends with a timeout: the stream does not end by itself */
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup(c);
     buf_release(&sink);
     return status;
@@ -402,6 +428,15 @@ static void test_end_to_end_under_each_user(void **state)
          i < 50 && (got = http(NULL, "/api/v1/memes/users-gw-1", NULL, NULL, NULL)) != 200; i++)
         sleep_ms(200);
     assert_int_equal(got, 200);
+    /* The web page's reads: the gallery's history, the meme's page, and
+     * the live events (a stream cut off after 2 s). */
+    struct buf recent = BUF_INIT;
+    assert_int_equal(http(NULL, "/api/v1/memes?limit=5", NULL, &recent, NULL), 200);
+    buf_putc(&recent, '\0');
+    assert_non_null(strstr((char *)recent.data, "users-gw-1"));
+    buf_release(&recent);
+    assert_int_equal(http(NULL, "/m/users-gw-1", NULL, NULL, NULL), 200);
+    assert_int_equal(events_for(2000), 200);
 
     struct buf out = BUF_INIT, err = BUF_INIT;
     char *file = xasprintf("%s/gen.png", scratch);
