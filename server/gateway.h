@@ -147,8 +147,20 @@ extern const struct gateway_asset gateway_assets[];
 
 struct results_meta;
 
-/* Pages (gateway_page.c). Each returns a new string. */
+struct MHD_Response;
+
+/* Pages (gateway_page.c). Those returning char * return a new string. */
 const struct gateway_asset *gateway_asset_find(const char *name);
+/* The headers every page of the site carries: its own files only (a
+ * Content-Security-Policy without inline script or frames), no sniffing. */
+void gateway_page_headers(struct MHD_Response *resp, const char *type);
+/* True for application/json (with or without parameters): a type no plain
+ * cross-site HTML form can send without a CORS preflight. */
+bool gateway_json_body_type(const char *content_type);
+/* "http://host:port" (https behind a proxy that says so) when host is a
+ * plain name or address, for the absolute addresses of preview tags; ""
+ * otherwise. */
+void gateway_origin(const char *host, const char *forwarded_proto, char *out, size_t outsz);
 /* A meme's own page: the image, its details and preview tags; origin is
  * "http://host:port" for the absolute addresses preview tags need, or "". */
 char *gateway_permalink_html(const char *id, const struct results_meta *meta, const char *origin);
@@ -165,10 +177,10 @@ char *gateway_content_disposition(const char *prompt, const char *id, const char
 char *gateway_recent_json(struct mq_conn *mq, int limit, struct meme_err *err);
 /* A server-sent events stream of completions, until the gateway stops or
  * the client goes; NULL with err filled. */
-struct MHD_Response;
 struct MHD_Response *gateway_events_response(struct gateway *gw, struct mq_conn *mq,
                                              struct meme_err *err);
-/* What the page's form offers: templates, sizes, formats, prompt limit (JSON). */
-const char *gateway_templates_json(void);
+/* What the page's form offers: templates, sizes, formats, prompt limit (a
+ * JSON response, made once). */
+struct MHD_Response *gateway_templates_response(void);
 
 #endif

@@ -337,8 +337,13 @@ static void templates_build(void)
     json_decref(root);
 }
 
-const char *gateway_templates_json(void)
+struct MHD_Response *gateway_templates_response(void)
 {
     pthread_once(&templates_once, templates_build);
-    return templates_doc ? templates_doc : "{}";
+    const char *t = templates_doc ? templates_doc : "{}";
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(t), (void *)t, MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "max-age=300");
+    return resp;
 }

@@ -450,26 +450,12 @@ static enum MHD_Result get_status(struct MHD_Connection *conn, struct gateway *g
     return respond(conn, st, 200, resp);
 }
 
-/* The headers every page of the site carries: its own files only, no
- * frames, no inline script. */
-static void page_headers(struct MHD_Response *resp, const char *type)
-{
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(resp, "Referrer-Policy", "same-origin");
-    MHD_add_response_header(resp, "Content-Security-Policy",
-                            "default-src 'none'; script-src 'self'; style-src 'self'; "
-                            "img-src 'self' blob: data:; connect-src 'self'; base-uri 'none'; "
-                            "form-action 'self'; frame-ancestors 'none'");
-}
-
 static enum MHD_Result send_asset(struct MHD_Connection *conn, struct gw_req *st,
                                   const struct gateway_asset *a)
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(a->len, (void *)a->data, MHD_RESPMEM_PERSISTENT);
-    page_headers(resp, a->type);
+    gateway_page_headers(resp, a->type);
     return respond(conn, st, 200, resp);
 }
 
@@ -478,7 +464,7 @@ static enum MHD_Result send_html(struct MHD_Connection *conn, struct gw_req *st,
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(strlen(html), html, MHD_RESPMEM_MUST_FREE);
-    page_headers(resp, "text/html; charset=utf-8");
+    gateway_page_headers(resp, "text/html; charset=utf-8");
     return respond(conn, st, status, resp);
 }
 
@@ -534,21 +520,6 @@ static enum MHD_Result get_events(struct MHD_Connection *conn, struct gateway *g
     return respond(conn, st, 200, resp);
 }
 
-/* "http://host:port" from the Host header when it is a plain host name or
- * address, for the absolute addresses of preview tags; "" otherwise. */
-static void origin_of(struct MHD_Connection *conn, char *out, size_t outsz)
-{
-    out[0] = '\0';
-    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
-    if (!host || !*host || strlen(host) > 255)
-        return;
-    for (const char *p = host; *p; p++)
-        if (!isalnum((unsigned char)*p) && !strchr(".-:[]", *p))
-            return;
-    const char *proto = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-Proto");
-    snprintf(out, outsz, "%s://%s", proto && strcmp(proto, "https") == 0 ? "https" : "http", host);
-}
-
 /* GET /m/{id}: a meme's own page. */
 static enum MHD_Result get_permalink(struct MHD_Connection *conn, struct gateway *gw,
                                      struct gw_req *st, const char *id)
@@ -583,22 +554,10 @@ static enum MHD_Result get_permalink(struct MHD_Connection *conn, struct gateway
                                               "in a few seconds."));
     }
     char origin[300];
-    origin_of(conn, origin, sizeof(origin));
+    gateway_origin(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST),
+                   MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-Proto"), origin,
+                   sizeof(origin));
     return send_html(conn, st, 200, gateway_permalink_html(id, &meta, origin));
-}
-
-/* application/json, with or without parameters such as charset. */
-static bool json_content_type(const char *ct)
-{
-    static const char want[] = "application/json";
-    if (!ct)
-        return false;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    if (strncasecmp(ct, want, sizeof(want) - 1) != 0)
-        return false;
-    char c = ct[sizeof(want) - 1];
-    return c == '\0' || c == ';' || c == ' ' || c == '\t';
 }
 
 static enum MHD_Result get_metrics(struct MHD_Connection *conn, struct gateway *gw,
@@ -698,7 +657,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (st->route == GW_ROUTE_MEMES && strcmp(method, "POST") == 0) {
             const char *ct =
                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-            if (!json_content_type(ct)) {
+            if (!gateway_json_body_type(ct)) {
                 char *safe = term_sanitize_dup(ct ? ct : "none");
                 enum MHD_Result r = respond_error(
                     conn, st, 415, NULL, MEME_E_BAD_REQUEST,
@@ -772,16 +731,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!get)
             return method_not_allowed(conn, st, "GET, HEAD");
         return get_events(conn, gw, st);
-    case GW_ROUTE_TEMPLATES: {
+    case GW_ROUTE_TEMPLATES:
         if (!get)
             return method_not_allowed(conn, st, "GET, HEAD");
-        const char *t = gateway_templates_json();
-        struct MHD_Response *resp =
-            MHD_create_response_from_buffer(strlen(t), (void *)t, MHD_RESPMEM_PERSISTENT);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "max-age=300");
-        return respond(conn, st, 200, resp);
-    }
+        return respond(conn, st, 200, gateway_templates_response());
     case GW_ROUTE_HEALTHZ:
         if (!get)
             return method_not_allowed(conn, st, "GET, HEAD");

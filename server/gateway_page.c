@@ -14,9 +14,12 @@
 #include "utf8.h"
 #include "xalloc.h"
 
+#include <ctype.h>
+#include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 const struct gateway_asset *gateway_asset_find(const char *name)
@@ -25,6 +28,43 @@ const struct gateway_asset *gateway_asset_find(const char *name)
         if (strcmp(a->name, name) == 0)
             return a;
     return NULL;
+}
+
+void gateway_page_headers(struct MHD_Response *resp, const char *type)
+{
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "same-origin");
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'none'; script-src 'self'; style-src 'self'; "
+                            "img-src 'self' blob: data:; connect-src 'self'; base-uri 'none'; "
+                            "form-action 'self'; frame-ancestors 'none'");
+}
+
+bool gateway_json_body_type(const char *ct)
+{
+    static const char want[] = "application/json";
+    if (!ct)
+        return false;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    if (strncasecmp(ct, want, sizeof(want) - 1) != 0)
+        return false;
+    char c = ct[sizeof(want) - 1];
+    return c == '\0' || c == ';' || c == ' ' || c == '\t';
+}
+
+void gateway_origin(const char *host, const char *forwarded_proto, char *out, size_t outsz)
+{
+    out[0] = '\0';
+    if (!host || !*host || strlen(host) > 255)
+        return;
+    for (const char *p = host; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr(".-:[]", *p))
+            return;
+    snprintf(out, outsz, "%s://%s",
+             forwarded_proto && strcmp(forwarded_proto, "https") == 0 ? "https" : "http", host);
 }
 
 /* Appends s with & < > " ' as character references. */
