@@ -132,6 +132,38 @@ bool kube_condition_true(const struct kube_condition *c, int n, const char *type
     return k && strcmp(k->status, "True") == 0;
 }
 
+bool kube_hpa_external_total(const struct kube_hpa *h, int64_t *total)
+{
+    if (!h)
+        return false;
+    for (int i = 0; i < h->nmetrics; i++) {
+        const struct kube_hpa_metric *m = &h->metrics[i];
+        if (strcmp(m->type, "External") != 0 || !m->has_current)
+            continue;
+        if (m->target_type != KUBE_TARGET_AVERAGE_VALUE) {
+            /* a Value target reports the total itself */
+            *total = (int64_t)((m->current.nano + 999999999) / 1000000000);
+            return true;
+        }
+        /* The HPA controller (GetExternalPerPodMetricReplicas) sums the
+         * metric in milli-units and reports
+         *     average = ceil(total_milli / replicas)
+         * with replicas = status.currentReplicas. Any whole total t with
+         * ceil(1000 t / replicas) = average lies in
+         *     (average - 1) x replicas < 1000 t <= average x replicas,
+         * an interval narrower than 1000 while replicas < 1000: there is
+         * one such t, floor(average x replicas / 1000). Rounding the
+         * product up instead would count the rounding as lag: 5143m x 7 is
+         * 36.001, which is 36 messages, not 37. */
+        int64_t replicas = h->current_replicas > 0 ? h->current_replicas : 1;
+        __int128 avg_milli = (m->current.nano + 999999) / 1000000; /* already whole milli-units */
+        __int128 t = avg_milli * replicas / 1000;
+        *total = (int64_t)t;
+        return true;
+    }
+    return false;
+}
+
 void kube_hpa_default_rules(struct kube_hpa_rules *up, struct kube_hpa_rules *down)
 {
     /* k8s.io/api autoscaling/v2 defaults (GenerateHPAScaleUpRules/DownRules) */

@@ -209,6 +209,15 @@ const struct kube_condition *kube_condition_find(const struct kube_condition *c,
                                                  const char *type);
 /* True when the condition of that type has status "True". */
 bool kube_condition_true(const struct kube_condition *c, int n, const char *type);
+/*
+ * The total of the first External metric of an HPA (for KEDA's HPA: the
+ * queue lag) read back from what the HPA reports. For an AverageValue
+ * target the controller reports ceil(total / currentReplicas) in
+ * milli-units, so the total is the largest whole number that rounds up to
+ * that average: floor(average x replicas). False when the HPA reports no
+ * such metric.
+ */
+bool kube_hpa_external_total(const struct kube_hpa *h, int64_t *total);
 /* Fills the HPA scaling rules the API applies when behavior is absent. */
 void kube_hpa_default_rules(struct kube_hpa_rules *up, struct kube_hpa_rules *down);
 

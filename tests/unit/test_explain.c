@@ -965,6 +965,67 @@ static void test_conflicts(void **state)
     json_decref(vl);
 }
 
+/* KEDA's HPA as the controller writes it: an External AverageValue metric
+ * whose current average is ceil(total lag x 1000 / currentReplicas) milli. */
+static json_t *keda_hpa(const char *average, int replicas)
+{
+    json_t *o =
+        json_pack("{s:s,s:s,s:{s:s,s:s},s:{s:i,s:i,s:[{s:s,s:{s:{s:s},s:{s:s,s:s}}}]},"
+                  "s:{s:i,s:i,s:[{s:s,s:{s:{s:s},s:{s:s}}}]}}",
+                  "apiVersion", "autoscaling/v2", "kind", "HorizontalPodAutoscaler", "metadata",
+                  "name", "keda-hpa-meme-generator-backend-scaler", "namespace", "meme-generator",
+                  "spec", "minReplicas", 1, "maxReplicas", 10, "metrics", "type", "External",
+                  "external", "metric", "name", "s0-nats-jetstream-MEMES", "target", "type",
+                  "AverageValue", "averageValue", "5", "status", "currentReplicas", replicas,
+                  "desiredReplicas", replicas, "currentMetrics", "type", "External", "external",
+                  "metric", "name", "s0-nats-jetstream-MEMES", "current", "averageValue", average);
+    assert_non_null(o);
+    return o;
+}
+
+static void test_hpa_external_total(void **state)
+{
+    (void)state;
+    struct kube_hpa h;
+    int64_t lag = -1;
+    /* 36 messages on 7 replicas: the HPA reports 5143m (36000/7 = 5142.86,
+     * rounded up); 5143m x 7 = 36.001, which is 36, not 37 */
+    json_t *o = keda_hpa("5143m", 7);
+    assert_int_equal(kube_hpa_parse(o, &h, NULL), 0);
+    json_decref(o);
+    assert_true(kube_hpa_external_total(&h, &lag));
+    assert_int_equal(lag, 36);
+    /* the recorded HPA: 5750m on 4 replicas is 23 */
+    o = keda_hpa("5750m", 4);
+    assert_int_equal(kube_hpa_parse(o, &h, NULL), 0);
+    json_decref(o);
+    assert_true(kube_hpa_external_total(&h, &lag));
+    assert_int_equal(lag, 23);
+    /* every total the controller can round, read back exactly */
+    for (int replicas = 1; replicas <= 40; replicas++)
+        for (int64_t total = 0; total <= 500; total++) {
+            int64_t avg = (total * 1000 + replicas - 1) / replicas; /* the controller's ceil */
+            char q[32];
+            if (avg % 1000 == 0)
+                snprintf(q, sizeof(q), "%lld", (long long)(avg / 1000));
+            else
+                snprintf(q, sizeof(q), "%lldm", (long long)avg);
+            o = keda_hpa(q, replicas);
+            assert_int_equal(kube_hpa_parse(o, &h, NULL), 0);
+            json_decref(o);
+            assert_true(kube_hpa_external_total(&h, &lag));
+            if (lag != total)
+                fail_msg("%lld messages on %d replicas reported as %s, read back as %lld",
+                         (long long)total, replicas, q, (long long)lag);
+        }
+    /* no External metric: nothing to read */
+    o = keda_hpa("1", 1);
+    json_object_set_new(json_object_get(o, "status"), "currentMetrics", json_array());
+    assert_int_equal(kube_hpa_parse(o, &h, NULL), 0);
+    json_decref(o);
+    assert_false(kube_hpa_external_total(&h, &lag));
+}
+
 static void test_views_tolerate_absent_fields(void **state)
 {
     json_t *o = json_loads("{\"metadata\":{\"name\":\"bare\"},\"spec\":{}}", 0, NULL);
@@ -1007,6 +1068,7 @@ int main(void)
         cmocka_unit_test(test_keda),
         cmocka_unit_test(test_vpa),
         cmocka_unit_test(test_conflicts),
+        cmocka_unit_test(test_hpa_external_total),
         cmocka_unit_test(test_views_tolerate_absent_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
