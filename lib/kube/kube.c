@@ -37,6 +37,15 @@ static struct {
     const char *(*easy_strerror)(CURLcode);
     struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
     void (*slist_free_all)(struct curl_slist *);
+    CURLM *(*multi_init)(void);
+    CURLMcode (*multi_setopt)(CURLM *, CURLMoption, ...);
+    CURLMcode (*multi_add_handle)(CURLM *, CURL *);
+    CURLMcode (*multi_remove_handle)(CURLM *, CURL *);
+    CURLMcode (*multi_perform)(CURLM *, int *);
+    CURLMcode (*multi_poll)(CURLM *, struct curl_waitfd[], unsigned int, int, int *);
+    CURLMcode (*multi_wakeup)(CURLM *);
+    CURLMsg *(*multi_info_read)(CURLM *, int *);
+    CURLMcode (*multi_cleanup)(CURLM *);
     bool ok;
     char why[256];
 } cu;
@@ -65,6 +74,15 @@ static void cu_load(void)
         {"curl_easy_strerror", (void **)&cu.easy_strerror},
         {"curl_slist_append", (void **)&cu.slist_append},
         {"curl_slist_free_all", (void **)&cu.slist_free_all},
+        {"curl_multi_init", (void **)&cu.multi_init},
+        {"curl_multi_setopt", (void **)&cu.multi_setopt},
+        {"curl_multi_add_handle", (void **)&cu.multi_add_handle},
+        {"curl_multi_remove_handle", (void **)&cu.multi_remove_handle},
+        {"curl_multi_perform", (void **)&cu.multi_perform},
+        {"curl_multi_poll", (void **)&cu.multi_poll},
+        {"curl_multi_wakeup", (void **)&cu.multi_wakeup},
+        {"curl_multi_info_read", (void **)&cu.multi_info_read},
+        {"curl_multi_cleanup", (void **)&cu.multi_cleanup},
     };
     for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
         void *p = dlsym(h, syms[i].name);
@@ -100,10 +118,12 @@ struct exec_cred {
 
 struct kube_client {
     struct kube_config cfg;
-    pthread_mutex_t lock; /* the shared handle and the credential cache */
-    CURL *easy;
+    pthread_mutex_t lock; /* the credential cache and the counters */
+    pthread_mutex_t io;   /* the multi handle: one batch at a time */
+    CURLM *multi;         /* keeps the open connections between batches */
     int timeout_ms;
     int last_status;
+    long requests;
     volatile sig_atomic_t *stop;
     struct exec_cred cred;
 };
@@ -114,6 +134,7 @@ struct kube_client *kube_client_new(struct kube_config *cfg)
     c->cfg = *cfg;
     memset(cfg, 0, sizeof(*cfg));
     pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->io, NULL);
     c->timeout_ms = 10000;
     return c;
 }
@@ -134,12 +155,28 @@ void kube_client_free(struct kube_client *c)
 {
     if (!c)
         return;
-    if (c->easy)
-        cu.easy_cleanup(c->easy);
+    if (c->multi)
+        cu.multi_cleanup(c->multi);
     cred_clear(&c->cred);
     kube_config_release(&c->cfg);
     pthread_mutex_destroy(&c->lock);
+    pthread_mutex_destroy(&c->io);
     free(c);
+}
+
+long kube_client_requests(struct kube_client *c)
+{
+    pthread_mutex_lock(&c->lock);
+    long n = c->requests;
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}
+
+static void count_requests(struct kube_client *c, int n)
+{
+    pthread_mutex_lock(&c->lock);
+    c->requests += n;
+    pthread_mutex_unlock(&c->lock);
 }
 
 const struct kube_config *kube_client_config(const struct kube_client *c)
@@ -380,8 +417,13 @@ static int auth_get(struct kube_client *c, bool refresh, struct auth *a, struct 
 
 struct req {
     struct kube_client *c;
+    CURL *h;
     int status; /* HTTP status of this request */
     struct buf body;
+    /* what the transfer needs until it ends */
+    char ebuf[CURL_ERROR_SIZE];
+    char *url, *connect;
+    struct curl_slist *hdr, *cto;
     /* watch */
     bool watch;
     kube_watch_fn fn;
@@ -593,27 +635,37 @@ static void build_url(const struct kube_config *k, const char *path, char **url,
                          hs, (int)plen, port);
 }
 
-static int perform(struct kube_client *c, CURL *h, const char *path, struct req *r,
-                   const struct auth *a, long timeout_ms, struct meme_err *err)
+/* Sets up r->h for path (creating the handle when it has none); release_req()
+ * undoes it. Nothing is sent until the handle is performed. */
+static void setup_req(struct kube_client *c, struct req *r, const char *path, const struct auth *a,
+                      long timeout_ms)
 {
     const struct kube_config *k = &c->cfg;
-    char ebuf[CURL_ERROR_SIZE];
-    ebuf[0] = 0;
-    char *url = NULL, *connect = NULL;
-    build_url(k, path, &url, &connect);
-    struct curl_slist *hdr = cu.slist_append(NULL, "Accept: application/json");
-    hdr = cu.slist_append(hdr, "User-Agent: memectl/" MEME_VERSION);
+    if (!r->h)
+        r->h = cu.easy_init();
+    CURL *h = r->h;
+    r->c = c;
+    r->ebuf[0] = 0;
+    build_url(k, path, &r->url, &r->connect);
+    r->hdr = cu.slist_append(NULL, "Accept: application/json");
+    r->hdr = cu.slist_append(r->hdr, "User-Agent: memectl/" MEME_VERSION);
     if (a->header)
-        hdr = cu.slist_append(hdr, a->header);
-    struct curl_slist *cto = connect ? cu.slist_append(NULL, connect) : NULL;
-    cu.easy_setopt(h, CURLOPT_URL, url);
-    cu.easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-    cu.easy_setopt(h, CURLOPT_CONNECT_TO, cto);
-    cu.easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
+        r->hdr = cu.slist_append(r->hdr, a->header);
+    r->cto = r->connect ? cu.slist_append(NULL, r->connect) : NULL;
+    cu.easy_setopt(h, CURLOPT_URL, r->url);
+    cu.easy_setopt(h, CURLOPT_HTTPHEADER, r->hdr);
+    cu.easy_setopt(h, CURLOPT_CONNECT_TO, r->cto);
+    cu.easy_setopt(h, CURLOPT_ERRORBUFFER, r->ebuf);
     cu.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     cu.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
     cu.easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
     cu.easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+    /* HTTP/2 where the server offers it (API servers do): then every request
+     * of a batch shares one TLS connection. PIPEWAIT makes the later requests
+     * wait for the first connection to know whether it multiplexes, instead
+     * of each opening its own. */
+    cu.easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    cu.easy_setopt(h, CURLOPT_PIPEWAIT, 1L);
     cu.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     cu.easy_setopt(h, CURLOPT_WRITEDATA, r);
     cu.easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
@@ -624,6 +676,7 @@ static int perform(struct kube_client *c, CURL *h, const char *path, struct req 
     cu.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https,http");
     cu.easy_setopt(h, CURLOPT_SSL_VERIFYPEER, k->insecure ? 0L : 1L);
     cu.easy_setopt(h, CURLOPT_SSL_VERIFYHOST, k->insecure ? 0L : 2L);
+    /* Blobs are copied by curl (CURL_BLOB_COPY): locals are fine. */
     struct curl_blob ca = {k->ca_data, k->ca_len, CURL_BLOB_COPY};
     if (k->ca_data)
         cu.easy_setopt(h, CURLOPT_CAINFO_BLOB, &ca);
@@ -653,57 +706,188 @@ static int perform(struct kube_client *c, CURL *h, const char *path, struct req 
     if (k->proxy_url)
         cu.easy_setopt(h, CURLOPT_PROXY, k->proxy_url);
     r->status = 0;
-    CURLcode cc = cu.easy_perform(h);
-    int rc = 0;
+    r->body.len = 0;
+}
+
+/* Frees what setup_req() made; the handle stays for reuse unless free_handle. */
+static void release_req(struct req *r, bool free_handle)
+{
+    if (r->h) {
+        /* Drop references to memory about to be freed before the handle is reused. */
+        cu.easy_setopt(r->h, CURLOPT_HTTPHEADER, NULL);
+        cu.easy_setopt(r->h, CURLOPT_CONNECT_TO, NULL);
+        cu.easy_setopt(r->h, CURLOPT_ERRORBUFFER, NULL);
+        if (free_handle) {
+            cu.easy_cleanup(r->h);
+            r->h = NULL;
+        }
+    }
+    cu.slist_free_all(r->hdr);
+    cu.slist_free_all(r->cto);
+    free(r->url);
+    free(r->connect);
+    r->hdr = r->cto = NULL;
+    r->url = r->connect = NULL;
+}
+
+static int result_of(struct kube_client *c, struct req *r, CURLcode cc, struct meme_err *err)
+{
     if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && r->stopped))
-        rc = curl_error(c, cc, ebuf, err);
-    /* Drop references to stack memory before the handle is reused. */
-    cu.easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-    cu.easy_setopt(h, CURLOPT_CONNECT_TO, NULL);
-    cu.easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-    cu.slist_free_all(hdr);
-    cu.slist_free_all(cto);
-    free(url);
-    free(connect);
+        return curl_error(c, cc, r->ebuf, err);
+    return 0;
+}
+
+/* The client's multi handle: HTTP/2 multiplexing, else a small pool. */
+static CURLM *client_multi(struct kube_client *c)
+{
+    if (!c->multi) {
+        c->multi = cu.multi_init();
+        cu.multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+        cu.multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)KUBE_MAX_CONNECTIONS);
+    }
+    return c->multi;
+}
+
+/* Performs reqs[0..n-1] together on multi; each gets its CURLcode in codes. */
+static void run_all(struct kube_client *c, CURLM *m, struct req **reqs, int n, CURLcode *codes)
+{
+    for (int i = 0; i < n; i++) {
+        codes[i] = CURLE_OK;
+        cu.multi_add_handle(m, reqs[i]->h);
+    }
+    int left = n, running = 0;
+    while (left > 0) {
+        cu.multi_perform(m, &running);
+        CURLMsg *msg;
+        int q;
+        while ((msg = cu.multi_info_read(m, &q)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            for (int i = 0; i < n; i++)
+                if (reqs[i]->h == msg->easy_handle) {
+                    codes[i] = msg->data.result;
+                    cu.multi_remove_handle(m, reqs[i]->h);
+                    left--;
+                    break;
+                }
+        }
+        if (left > 0)
+            cu.multi_poll(m, NULL, 0, 100, NULL);
+    }
+}
+
+int kube_get_batch(struct kube_client *c, struct kube_batch_req *b, int n, struct meme_err *err)
+{
+    for (int i = 0; i < n; i++) {
+        b[i].out = NULL;
+        b[i].rc = 0;
+        b[i].http = 0;
+        memset(&b[i].err, 0, sizeof(b[i].err));
+    }
+    if (n <= 0)
+        return 0;
+    if (!kube_curl_available(err))
+        return MEME_E_INTERNAL;
+    struct req *rs = xcalloc((size_t)n, sizeof(*rs));
+    struct req **todo = xcalloc((size_t)n, sizeof(*todo));
+    CURLcode *codes = xcalloc((size_t)n, sizeof(*codes));
+    int rc = 0;
+    pthread_mutex_lock(&c->io);
+    CURLM *m = client_multi(c);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        struct auth a;
+        if ((rc = auth_get(c, attempt > 0, &a, err)) != 0)
+            break;
+        int nt = 0;
+        for (int i = 0; i < n; i++) {
+            /* the second round: only what an exec credential failed */
+            if (attempt > 0 && !(b[i].rc == 0 && rs[i].status == 401))
+                continue;
+            setup_req(c, &rs[i], b[i].path, &a, c->timeout_ms);
+            todo[nt++] = &rs[i];
+        }
+        count_requests(c, nt);
+        run_all(c, m, todo, nt, codes);
+        for (int k = 0; k < nt; k++) {
+            struct req *r = todo[k];
+            int i = (int)(r - rs);
+            b[i].rc = result_of(c, r, codes[k], &b[i].err);
+            b[i].http = r->status;
+            release_req(r, false);
+        }
+        auth_release(&a);
+        bool again = false;
+        for (int i = 0; i < n; i++)
+            again |= b[i].rc == 0 && rs[i].status == 401;
+        /* An exec credential the server refuses is fetched again, once. */
+        if (!again || !c->cfg.has_exec)
+            break;
+    }
+    pthread_mutex_unlock(&c->io);
+    if (rc == 0) {
+        for (int i = 0; i < n; i++) {
+            struct req *r = &rs[i];
+            if (b[i].rc == 0 && r->status != 200)
+                b[i].rc = status_error(c, r->status, b[i].path, &r->body, &b[i].err);
+            if (b[i].rc == 0) {
+                json_error_t je;
+                b[i].out = json_loadb((const char *)r->body.data, r->body.len, 0, &je);
+                if (!b[i].out)
+                    b[i].rc =
+                        meme_err_set(&b[i].err, MEME_E_BAD_JSON,
+                                     "the API server sent bad JSON for %s: %s", b[i].path, je.text);
+            }
+        }
+        pthread_mutex_lock(&c->lock);
+        c->last_status = rs[n - 1].status;
+        pthread_mutex_unlock(&c->lock);
+    }
+    for (int i = 0; i < n; i++) {
+        release_req(&rs[i], true);
+        buf_release(&rs[i].body);
+    }
+    free(rs);
+    free(todo);
+    free(codes);
     return rc;
 }
 
 int kube_get(struct kube_client *c, const char *path, json_t **out, struct meme_err *err)
 {
+    struct kube_batch_req b = {.path = path};
+    int rc = kube_get_batch(c, &b, 1, err);
     *out = NULL;
-    if (!kube_curl_available(err))
-        return MEME_E_INTERNAL;
-    struct req r;
-    memset(&r, 0, sizeof(r));
-    r.c = c;
-    int rc = 0;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        struct auth a;
-        if ((rc = auth_get(c, attempt > 0, &a, err)) != 0)
-            return rc;
-        pthread_mutex_lock(&c->lock);
-        if (!c->easy)
-            c->easy = cu.easy_init();
-        r.body.len = 0;
-        rc = perform(c, c->easy, path, &r, &a, c->timeout_ms, err);
-        c->last_status = r.status;
-        pthread_mutex_unlock(&c->lock);
-        auth_release(&a);
-        /* An exec credential the server refuses is fetched again, once. */
-        if (rc == 0 && r.status == 401 && c->cfg.has_exec && attempt == 0)
-            continue;
-        break;
+    if (rc != 0)
+        return rc;
+    if (b.rc != 0) {
+        if (err)
+            *err = b.err;
+        return b.rc;
     }
-    if (rc == 0 && r.status != 200)
-        rc = status_error(c, r.status, path, &r.body, err);
-    if (rc == 0) {
-        json_error_t je;
-        *out = json_loadb((const char *)r.body.data, r.body.len, 0, &je);
-        if (!*out)
-            rc = meme_err_set(err, MEME_E_BAD_JSON, "the API server sent bad JSON for %s: %s", path,
-                              je.text);
-    }
-    buf_release(&r.body);
+    *out = b.out;
+    return 0;
+}
+
+static char *watch_path(const char *path, const char *resource_version, int timeout_s)
+{
+    return xasprintf("%s%swatch=1&allowWatchBookmarks=true&timeoutSeconds=%d%s%s", path,
+                     strchr(path, '?') ? "&" : "?", timeout_s > 0 ? timeout_s : 300,
+                     resource_version && *resource_version ? "&resourceVersion=" : "",
+                     resource_version && *resource_version ? resource_version : "");
+}
+
+/* How a finished watch ended: 0, KUBE_GONE or a negative code. */
+static int watch_result(struct kube_client *c, struct req *r, int rc, const char *path,
+                        struct meme_err *err)
+{
+    if (rc == 0 && r->status == 410)
+        rc = KUBE_GONE;
+    else if (rc == 0 && r->status != 200)
+        rc = status_error(c, r->status, path, &r->body, err);
+    else if (rc == 0 && r->gone)
+        rc = KUBE_GONE;
+    else if (rc == 0 && r->event_err)
+        rc = meme_err_set(err, r->event_err, "%s", r->event_msg);
     return rc;
 }
 
@@ -714,34 +898,145 @@ int kube_watch(struct kube_client *c, const char *path, const char *resource_ver
         return MEME_E_INTERNAL;
     struct req r;
     memset(&r, 0, sizeof(r));
-    r.c = c;
     r.watch = true;
     r.fn = fn;
     r.arg = arg;
     int rc = 0;
-    char *full = xasprintf("%s%swatch=1&allowWatchBookmarks=true&timeoutSeconds=%d%s%s", path,
-                           strchr(path, '?') ? "&" : "?", timeout_s > 0 ? timeout_s : 300,
-                           resource_version ? "&resourceVersion=" : "",
-                           resource_version ? resource_version : "");
+    char *full = watch_path(path, resource_version, timeout_s);
     struct auth a;
-    CURL *h = NULL;
     if ((rc = auth_get(c, false, &a, err)) != 0)
         goto out;
-    h = cu.easy_init();
-    rc = perform(c, h, full, &r, &a, (long)(timeout_s > 0 ? timeout_s : 300) * 1000 + 30000, err);
+    setup_req(c, &r, full, &a, (long)(timeout_s > 0 ? timeout_s : 300) * 1000 + 30000);
+    count_requests(c, 1);
+    rc = result_of(c, &r, cu.easy_perform(r.h), err);
     auth_release(&a);
-    if (rc == 0 && r.status == 410)
-        rc = KUBE_GONE;
-    else if (rc == 0 && r.status != 200)
-        rc = status_error(c, r.status, path, &r.body, err);
-    else if (rc == 0 && r.gone)
-        rc = KUBE_GONE;
-    else if (rc == 0 && r.event_err)
-        rc = meme_err_set(err, r.event_err, "%s", r.event_msg);
+    rc = watch_result(c, &r, rc, path, err);
 out:
-    if (h)
-        cu.easy_cleanup(h);
+    release_req(&r, true);
     buf_release(&r.body);
     free(full);
     return rc;
+}
+
+/* ---- several watches on one thread ---- */
+
+struct ws_watch {
+    int id;
+    char *path;
+    struct req r;
+};
+
+struct kube_watchset {
+    struct kube_client *c;
+    CURLM *multi;
+    struct ws_watch **w; /* each on its own: curl keeps pointers into it */
+    int n, cap;
+};
+
+struct kube_watchset *kube_watchset_new(struct kube_client *c)
+{
+    struct kube_watchset *ws = xcalloc(1, sizeof(*ws));
+    ws->c = c;
+    return ws;
+}
+
+int kube_watchset_add(struct kube_watchset *ws, int id, const char *path,
+                      const char *resource_version, int timeout_s, kube_watch_fn fn, void *arg,
+                      struct meme_err *err)
+{
+    if (!kube_curl_available(err))
+        return MEME_E_INTERNAL;
+    if (!ws->multi) {
+        ws->multi = cu.multi_init();
+        /* Watches stay open: on HTTP/2 they share one connection; on
+         * HTTP/1.1 each needs its own, so no cap here. */
+        cu.multi_setopt(ws->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    }
+    struct auth a;
+    int rc = auth_get(ws->c, false, &a, err);
+    if (rc != 0)
+        return rc;
+    if (ws->n == ws->cap) {
+        ws->cap = ws->cap ? 2 * ws->cap : 8;
+        ws->w = xrealloc(ws->w, (size_t)ws->cap * sizeof(*ws->w));
+    }
+    struct ws_watch *w = xcalloc(1, sizeof(*w));
+    ws->w[ws->n++] = w;
+    w->id = id;
+    w->path = xstrdup(path);
+    w->r.watch = true;
+    w->r.fn = fn;
+    w->r.arg = arg;
+    char *full = watch_path(path, resource_version, timeout_s);
+    setup_req(ws->c, &w->r, full, &a, (long)(timeout_s > 0 ? timeout_s : 300) * 1000 + 30000);
+    free(full);
+    auth_release(&a);
+    count_requests(ws->c, 1);
+    cu.multi_add_handle(ws->multi, w->r.h);
+    return 0;
+}
+
+static void ws_drop(struct kube_watchset *ws, int i)
+{
+    struct ws_watch *w = ws->w[i];
+    cu.multi_remove_handle(ws->multi, w->r.h);
+    release_req(&w->r, true);
+    buf_release(&w->r.body);
+    free(w->path);
+    free(w);
+    ws->w[i] = ws->w[--ws->n];
+}
+
+int kube_watchset_run(struct kube_watchset *ws, int wait_ms, int *id, int *result,
+                      struct meme_err *err)
+{
+    if (!ws->multi || ws->n == 0) {
+        if (wait_ms > 0)
+            usleep((useconds_t)wait_ms * 1000);
+        return 0;
+    }
+    int running = 0;
+    cu.multi_perform(ws->multi, &running);
+    CURLMsg *msg;
+    int q;
+    while ((msg = cu.multi_info_read(ws->multi, &q)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        for (int i = 0; i < ws->n; i++) {
+            struct ws_watch *w = ws->w[i];
+            if (w->r.h != msg->easy_handle)
+                continue;
+            int rc = result_of(ws->c, &w->r, msg->data.result, err);
+            rc = watch_result(ws->c, &w->r, rc, w->path, err);
+            *id = w->id;
+            *result = rc;
+            ws_drop(ws, i);
+            return 1;
+        }
+    }
+    cu.multi_poll(ws->multi, NULL, 0, wait_ms, NULL);
+    return 0;
+}
+
+void kube_watchset_wakeup(struct kube_watchset *ws)
+{
+    if (ws && ws->multi)
+        cu.multi_wakeup(ws->multi);
+}
+
+int kube_watchset_count(const struct kube_watchset *ws)
+{
+    return ws->n;
+}
+
+void kube_watchset_free(struct kube_watchset *ws)
+{
+    if (!ws)
+        return;
+    while (ws->n > 0)
+        ws_drop(ws, ws->n - 1);
+    if (ws->multi)
+        cu.multi_cleanup(ws->multi);
+    free(ws->w);
+    free(ws);
 }

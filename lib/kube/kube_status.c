@@ -1,6 +1,8 @@
 /*
  * Fetching and joining the objects behind `memectl status` (see
- * kube_status.h): one list per kind and namespace, parsed into the typed
+ * kube_status.h): one list per kind, all sent at once (lib/kube/kube.h's
+ * batches), at cluster scope filtered to the wanted namespaces, or per
+ * namespace where RBAC refuses the cluster scope; parsed into the typed
  * views, with refusals and missing CRDs kept as problems to show.
  */
 #include "kube/kube_status.h"
@@ -16,7 +18,7 @@ const char *const kube_status_default_namespaces[] = {"meme-generator", "messagi
 static const struct {
     const char *prefix;
     const char *resource;
-} kinds[KUBE_KIND_COUNT] = {
+} kind_paths[KUBE_KIND_COUNT] = {
     [KUBE_KIND_HPA] = {"/apis/autoscaling/v2", "horizontalpodautoscalers"},
     [KUBE_KIND_SCALEDOBJECT] = {"/apis/keda.sh/v1alpha1", "scaledobjects"},
     [KUBE_KIND_VPA] = {"/apis/autoscaling.k8s.io/v1", "verticalpodautoscalers"},
@@ -28,19 +30,19 @@ static const struct {
 
 const char *kube_kind_prefix(enum kube_kind k)
 {
-    return kinds[k].prefix;
+    return kind_paths[k].prefix;
 }
 
 const char *kube_kind_resource(enum kube_kind k)
 {
-    return kinds[k].resource;
+    return kind_paths[k].resource;
 }
 
 char *kube_kind_path(enum kube_kind k, const char *ns)
 {
     if (ns)
-        return xasprintf("%s/namespaces/%s/%s", kinds[k].prefix, ns, kinds[k].resource);
-    return xasprintf("%s/%s", kinds[k].prefix, kinds[k].resource);
+        return xasprintf("%s/namespaces/%s/%s", kind_paths[k].prefix, ns, kind_paths[k].resource);
+    return xasprintf("%s/%s", kind_paths[k].prefix, kind_paths[k].resource);
 }
 
 static void clear_kind(struct kube_status *st, enum kube_kind k)
@@ -88,7 +90,7 @@ static void clear_kind(struct kube_status *st, enum kube_kind k)
 }
 
 /* Appends the parsed items of a list to the kind's array. */
-static void add_items(struct kube_status *st, enum kube_kind k, json_t *items)
+void kube_status_add_items(struct kube_status *st, enum kube_kind k, json_t *items)
 {
     size_t n = json_array_size(items);
     if (n == 0)
@@ -158,10 +160,10 @@ static void add_items(struct kube_status *st, enum kube_kind k, json_t *items)
 void kube_status_set_list(struct kube_status *st, enum kube_kind k, json_t *items)
 {
     clear_kind(st, k);
-    add_items(st, k, items);
+    kube_status_add_items(st, k, items);
 }
 
-static void problem(struct kube_status *st, enum kube_kind k, const struct meme_err *e)
+void kube_status_problem(struct kube_status *st, enum kube_kind k, const struct meme_err *e)
 {
     for (int i = 0; i < st->nproblems; i++)
         if (st->problems[i].kind == k && strcmp(st->problems[i].msg, e->msg) == 0)
@@ -174,44 +176,179 @@ static void problem(struct kube_status *st, enum kube_kind k, const struct meme_
     snprintf(p->msg, sizeof(p->msg), "%s", e->msg);
 }
 
+static bool wanted_ns(json_t *obj, const char *const *ns, int nns)
+{
+    if (nns <= 0)
+        return true;
+    const char *have =
+        json_string_value(json_object_get(json_object_get(obj, "metadata"), "namespace"));
+    for (int i = 0; have && i < nns; i++)
+        if (strcmp(have, ns[i]) == 0)
+            return true;
+    return false;
+}
+
+static void keep_wanted(json_t *dst, json_t *items, const char *const *ns, int nns)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(items, i, o)
+    {
+        if (wanted_ns(o, ns, nns))
+            json_array_append(dst, o);
+    }
+}
+
+static const char *list_rv(json_t *list)
+{
+    return json_string_value(json_object_get(json_object_get(list, "metadata"), "resourceVersion"));
+}
+
+/* True when a failed first round says the cluster cannot be read at all:
+ * nothing answered, or the credentials were refused. */
+static bool unreadable(const struct kube_batch_req *b, int n)
+{
+    bool answered = false;
+    for (int i = 0; i < n; i++) {
+        if (b[i].http == 401)
+            return true;
+        if (b[i].http != 0 || (b[i].rc != MEME_E_UNREACHABLE && b[i].rc != MEME_E_TIMEOUT &&
+                               b[i].rc != MEME_E_INTERNAL && b[i].rc != 0))
+            answered = true;
+        if (b[i].rc == 0)
+            answered = true;
+    }
+    return !answered;
+}
+
+int kube_lists_fetch(struct kube_client *c, const char *const *ns, int nns, unsigned kinds,
+                     struct kube_lists *out, struct kube_status *st, struct meme_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (nns > KUBE_LISTS_MAX_NS)
+        nns = KUBE_LISTS_MAX_NS;
+    out->nns = nns;
+    for (int i = 0; i < nns; i++)
+        snprintf(out->ns[i], sizeof(out->ns[i]), "%s", ns[i]);
+    /* Round one: one list per kind. One namespace is listed as such (the
+     * same one request, less to read); several are read with one
+     * cluster-scope list each and filtered here, so the requests grow with
+     * the kinds, not with kinds x namespaces. */
+    struct kube_batch_req b[KUBE_KIND_COUNT];
+    int kind_of[KUBE_KIND_COUNT];
+    int n = 0;
+    for (int k = 0; k < KUBE_KIND_COUNT; k++) {
+        if (!(kinds & (1u << k)))
+            continue;
+        memset(&b[n], 0, sizeof(b[n]));
+        b[n].path = kube_kind_path((enum kube_kind)k, nns == 1 ? ns[0] : NULL);
+        out->per_ns[k] = nns == 1;
+        kind_of[n++] = k;
+    }
+    int rc = kube_get_batch(c, b, n, err);
+    if (rc == 0 && unreadable(b, n)) {
+        for (int i = 0; i < n; i++)
+            if (b[i].rc != 0) {
+                if (err)
+                    *err = b[i].err;
+                rc = b[i].rc;
+                break;
+            }
+    }
+    bool fallback[KUBE_KIND_COUNT] = {false};
+    int nfall = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        int k = kind_of[i];
+        if (b[i].rc == 0) {
+            out->items[k] = json_array();
+            keep_wanted(out->items[k], json_object_get(b[i].out, "items"), ns, nns);
+            const char *rv = list_rv(b[i].out);
+            snprintf(out->rv[k][0], sizeof(out->rv[k][0]), "%s", rv ? rv : "");
+            out->read[k] = true;
+            continue;
+        }
+        if (b[i].http == 404 && b[i].rc == MEME_E_NOT_FOUND) {
+            st->missing[k] = true;
+            kube_status_problem(st, (enum kube_kind)k, &b[i].err);
+        } else if (b[i].http == 403 && nns > 1) {
+            /* RBAC bound per namespace (the stack's Roles): ask each one */
+            fallback[k] = true;
+            nfall += nns;
+        } else {
+            kube_status_problem(st, (enum kube_kind)k, &b[i].err);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        free((char *)b[i].path);
+        json_decref(b[i].out);
+    }
+    if (rc != 0 || nfall == 0)
+        return rc;
+    /* Round two, only where the cluster scope was refused: per namespace. */
+    struct kube_batch_req *fb = xcalloc((size_t)nfall, sizeof(*fb));
+    int *fk = xcalloc((size_t)nfall, sizeof(*fk)), *fi = xcalloc((size_t)nfall, sizeof(*fi));
+    int m = 0;
+    for (int k = 0; k < KUBE_KIND_COUNT; k++)
+        for (int i = 0; fallback[k] && i < nns; i++) {
+            fb[m].path = kube_kind_path((enum kube_kind)k, ns[i]);
+            fk[m] = k;
+            fi[m++] = i;
+        }
+    rc = kube_get_batch(c, fb, m, err);
+    for (int j = 0; j < m && rc == 0; j++) {
+        int k = fk[j];
+        out->per_ns[k] = true;
+        if (fb[j].rc == 0) {
+            if (!out->items[k])
+                out->items[k] = json_array();
+            keep_wanted(out->items[k], json_object_get(fb[j].out, "items"), ns, nns);
+            const char *rv = list_rv(fb[j].out);
+            snprintf(out->rv[k][fi[j]], sizeof(out->rv[k][0]), "%s", rv ? rv : "");
+            out->read[k] = true;
+        } else {
+            if (fb[j].http == 404 && fb[j].rc == MEME_E_NOT_FOUND)
+                st->missing[k] = true;
+            kube_status_problem(st, (enum kube_kind)k, &fb[j].err);
+        }
+    }
+    for (int j = 0; j < m; j++) {
+        free((char *)fb[j].path);
+        json_decref(fb[j].out);
+    }
+    free(fb);
+    free(fk);
+    free(fi);
+    return rc;
+}
+
+void kube_lists_release(struct kube_lists *l)
+{
+    for (int k = 0; k < KUBE_KIND_COUNT; k++)
+        json_decref(l->items[k]);
+    memset(l, 0, sizeof(*l));
+}
+
+int kube_status_fetch_kinds(struct kube_client *c, const char *const *ns, int nns, unsigned kinds,
+                            struct kube_status *st, struct meme_err *err)
+{
+    memset(st, 0, sizeof(*st));
+    struct kube_lists l;
+    int rc = kube_lists_fetch(c, ns, nns, kinds, &l, st, err);
+    if (rc == 0)
+        for (int k = 0; k < KUBE_KIND_COUNT; k++)
+            if (l.items[k]) {
+                kube_status_add_items(st, (enum kube_kind)k, l.items[k]);
+                snprintf(st->resource_version[k], sizeof(st->resource_version[k]), "%s",
+                         l.rv[k][0]);
+            }
+    kube_lists_release(&l);
+    return rc;
+}
+
 int kube_status_fetch(struct kube_client *c, const char *const *ns, int nns, struct kube_status *st,
                       struct meme_err *err)
 {
-    memset(st, 0, sizeof(*st));
-    for (int k = 0; k < KUBE_KIND_COUNT; k++) {
-        int rounds = nns > 0 ? nns : 1;
-        for (int r = 0; r < rounds && !st->missing[k]; r++) {
-            char *path = kube_kind_path((enum kube_kind)k, nns > 0 ? ns[r] : NULL);
-            json_t *list = NULL;
-            struct meme_err e = {0};
-            int rc = kube_get(c, path, &list, &e);
-            free(path);
-            if (rc == 0) {
-                add_items(st, (enum kube_kind)k, json_object_get(list, "items"));
-                const char *rv = json_string_value(
-                    json_object_get(json_object_get(list, "metadata"), "resourceVersion"));
-                if (rv)
-                    snprintf(st->resource_version[k], sizeof(st->resource_version[k]), "%s", rv);
-                json_decref(list);
-                continue;
-            }
-            /* The first request tells whether the cluster can be read at all:
-             * no answer (unreachable, credentials that could not be made) or
-             * 401 ends it. */
-            int http = kube_last_status(c);
-            bool first = k == 0 && r == 0;
-            if (first && (rc == MEME_E_UNREACHABLE || rc == MEME_E_TIMEOUT || http == 401 ||
-                          http == 0 || rc == MEME_E_INTERNAL)) {
-                if (err)
-                    *err = e;
-                return rc;
-            }
-            if (rc == MEME_E_NOT_FOUND && http == 404)
-                st->missing[k] = true;
-            problem(st, (enum kube_kind)k, &e);
-        }
-    }
-    return 0;
+    return kube_status_fetch_kinds(c, ns, nns, KUBE_STATUS_ALL_KINDS, st, err);
 }
 
 void kube_status_release(struct kube_status *st)

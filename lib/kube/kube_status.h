@@ -61,6 +61,35 @@ struct kube_status {
     char resource_version[KUBE_KIND_COUNT][32]; /* of the last list, for watches */
 };
 
+#define KUBE_STATUS_ALL_KINDS ((1u << KUBE_KIND_COUNT) - 1)
+#define KUBE_KIND_BIT(k)      (1u << (k))
+#define KUBE_LISTS_MAX_NS     16
+
+/* The raw lists behind a status: the objects of each kind in the wanted
+ * namespaces, and the versions a watch continues from. */
+struct kube_lists {
+    json_t *items[KUBE_KIND_COUNT]; /* JSON arrays; NULL when the kind was not read */
+    bool read[KUBE_KIND_COUNT];
+    bool per_ns
+        [KUBE_KIND_COUNT]; /* listed per namespace (one namespace, or a 403 at cluster scope) */
+    char rv[KUBE_KIND_COUNT][KUBE_LISTS_MAX_NS]
+           [32]; /* [k][0] at cluster scope, else [k][i] for ns[i] */
+    char ns[KUBE_LISTS_MAX_NS][64];
+    int nns;
+};
+
+/*
+ * Lists the kinds in the mask (KUBE_KIND_BIT()s) in namespaces ns[0..nns-1]
+ * (nns 0: all; at most KUBE_LISTS_MAX_NS): every list in one batch, at
+ * cluster scope filtered to ns when there are several, per namespace only
+ * for the kinds whose cluster-scope list was refused (403). Refusals and
+ * missing CRDs go to st's problems and missing; fails as kube_status_fetch.
+ * Release out with kube_lists_release() in any case.
+ */
+int kube_lists_fetch(struct kube_client *c, const char *const *ns, int nns, unsigned kinds,
+                     struct kube_lists *out, struct kube_status *st, struct meme_err *err);
+void kube_lists_release(struct kube_lists *l);
+
 /*
  * Lists everything in namespaces ns[0..nns-1] (nns 0: all namespaces).
  * Fails (MEME_E_UNREACHABLE, MEME_E_TIMEOUT, MEME_E_IO for unauthorized)
@@ -70,6 +99,12 @@ struct kube_status {
 int kube_status_fetch(struct kube_client *c, const char *const *ns, int nns, struct kube_status *st,
                       struct meme_err *err);
 void kube_status_release(struct kube_status *st);
+/* kube_status_fetch() for the kinds in the mask only. */
+int kube_status_fetch_kinds(struct kube_client *c, const char *const *ns, int nns, unsigned kinds,
+                            struct kube_status *st, struct meme_err *err);
+/* Appends parsed objects of one kind; records a problem (once per message). */
+void kube_status_add_items(struct kube_status *st, enum kube_kind k, json_t *items);
+void kube_status_problem(struct kube_status *st, enum kube_kind k, const struct meme_err *e);
 
 /* Replaces the objects of one kind from a list answer (watch re-lists). */
 void kube_status_set_list(struct kube_status *st, enum kube_kind k, json_t *items);
