@@ -71,7 +71,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
         json_decref(j);
     } else {
         struct buf b = BUF_INIT;
-        scaler_view_text(&b, &a, v, a.out == OUT_WIDE);
+        scaler_view_text(&b, &a, v, a.out == OUT_WIDE, scaler_view_width(1));
         fwrite(b.data, 1, b.len, stdout);
         buf_release(&b);
     }

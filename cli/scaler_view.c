@@ -6,6 +6,7 @@
 #include "scaler_view.h"
 #include "kube/kube.h"
 #include "kube/kube_status.h"
+#include "kube/kube_summary.h"
 #include "mq/proto.h"
 #include "kube/scale.h"
 #include "term/term.h"
@@ -16,6 +17,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -147,6 +149,14 @@ void scaler_view_read_queue(struct cli *cli, const struct scaler_args *a, struct
     local_view_read(v);
 }
 
+unsigned scaler_view_kinds(const struct scaler_args *a)
+{
+    if (a->out != OUT_TEXT)
+        return KUBE_STATUS_ALL_KINDS;
+    return KUBE_STATUS_ALL_KINDS &
+           ~(KUBE_KIND_BIT(KUBE_KIND_POD) | KUBE_KIND_BIT(KUBE_KIND_PODMETRICS));
+}
+
 void scaler_view_read_cluster(struct kube_client *kc, const struct scaler_args *a,
                               struct scaler_view *v)
 {
@@ -154,7 +164,8 @@ void scaler_view_read_cluster(struct kube_client *kc, const struct scaler_args *
     const struct kube_config *cfg = kube_client_config(kc);
     snprintf(v->context, sizeof(v->context), "%s", cfg->context ? cfg->context : "");
     kube_config_server_shown(cfg, v->server, sizeof(v->server));
-    int rc = kube_status_fetch(kc, a->all ? NULL : a->ns, a->all ? 0 : a->nns, &v->ks, &err);
+    int rc = kube_status_fetch_kinds(kc, a->all ? NULL : a->ns, a->all ? 0 : a->nns,
+                                     scaler_view_kinds(a), &v->ks, &err);
     if (rc == 0) {
         v->have_cluster = true;
     } else {
@@ -208,19 +219,7 @@ void scaler_view_metric_text(const struct kube_hpa_metric *m, char *cur, size_t 
 /* Lag from the HPA KEDA made: its external metric is lag per replica. */
 bool scaler_view_hpa_lag(const struct kube_hpa *h, int64_t *lag)
 {
-    if (!h)
-        return false;
-    for (int i = 0; i < h->nmetrics; i++) {
-        const struct kube_hpa_metric *m = &h->metrics[i];
-        if (strcmp(m->type, "External") != 0 || !m->has_current)
-            continue;
-        __int128 total = m->target_type == KUBE_TARGET_AVERAGE_VALUE
-                             ? m->current.nano * (h->current_replicas > 0 ? h->current_replicas : 1)
-                             : m->current.nano;
-        *lag = (int64_t)((total + 999999999) / 1000000000);
-        return true;
-    }
-    return false;
+    return kube_hpa_external_total(h, lag);
 }
 
 static const char *limited_text(const struct kube_hpa *h)
@@ -451,11 +450,48 @@ static const char *kind_label(enum kube_kind k)
     }
 }
 
+int scaler_view_width(int fd)
+{
+    const char *cols = getenv("COLUMNS");
+    char *end = NULL;
+    long n = cols && *cols ? strtol(cols, &end, 10) : 0;
+    if (end && !*end && n >= 20 && n <= 10000)
+        return (int)n;
+    struct winsize ws;
+    if (isatty(fd) && ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20)
+        return ws.ws_col;
+    return 0;
+}
+
+/* The scalers as one table (lib/kube/kube_summary.h), sized to width. */
+static void render_table(struct buf *b, const struct scaler_args *a, const struct scaler_view *v,
+                         int width, struct kube_scaler_row **rows_out, int *nrows_out)
+{
+    struct kube_scaler_row *rows = NULL;
+    int n = kube_summary_rows(&v->ks, a->all ? NULL : a->ns, a->all ? 0 : a->nns,
+                              v->have_queue ? (int64_t)v->q.lag : -1, &rows);
+    if (n == 0) {
+        buf_printf(b, "No autoscalers found.\n\n");
+    } else {
+        struct table t;
+        kube_summary_table(&t, rows, n, 2);
+        table_layout(&t, width);
+        for (int i = -1; i < t.nrows; i++) {
+            table_line(&t, i, b);
+            buf_putc(b, '\n');
+        }
+        table_release(&t);
+        buf_putc(b, '\n');
+    }
+    *rows_out = rows;
+    *nrows_out = n;
+}
+
 void scaler_view_text(struct buf *b, const struct scaler_args *a, const struct scaler_view *v,
-                      bool wide)
+                      bool wide, int width)
 {
     if (v->have_cluster) {
-        buf_printf(b, "Kubernetes context %s at %s; ", v->context, v->server);
+        buf_printf(b, "Kubernetes context %s at %s\n", v->context, v->server);
         if (a->all)
             buf_printf(b, "all namespaces\n");
         else {
@@ -470,26 +506,34 @@ void scaler_view_text(struct buf *b, const struct scaler_args *a, const struct s
     buf_putc(b, '\n');
     if (v->have_cluster) {
         const struct kube_status *ks = &v->ks;
-        int shown = 0;
-        for (int i = 0; i < ks->nhpas; i++) {
-            if (ks->hpas[i].keda_owner[0])
-                continue; /* shown with its ScaledObject */
-            render_hpa(b, ks, &ks->hpas[i], wide);
-            buf_putc(b, '\n');
-            shown++;
+        struct kube_scaler_row *rows = NULL;
+        int n = 0;
+        /* wide: every column whatever the width, then each scaler's details */
+        render_table(b, a, v, wide ? 0 : width, &rows, &n);
+        for (int r = 0; wide && r < n; r++) {
+            for (int i = 0; i < ks->nhpas; i++)
+                if (strcmp(rows[r].kind, "HPA") == 0 && !ks->hpas[i].keda_owner[0] &&
+                    strcmp(ks->hpas[i].meta.ns, rows[r].ns) == 0 &&
+                    strcmp(ks->hpas[i].meta.name, rows[r].name) == 0) {
+                    render_hpa(b, ks, &ks->hpas[i], wide);
+                    buf_putc(b, '\n');
+                }
+            for (int i = 0; i < ks->nsos; i++)
+                if (strcmp(rows[r].kind, "KEDA") == 0 &&
+                    strcmp(ks->sos[i].meta.ns, rows[r].ns) == 0 &&
+                    strcmp(ks->sos[i].meta.name, rows[r].name) == 0) {
+                    render_so(b, v, &ks->sos[i], wide);
+                    buf_putc(b, '\n');
+                }
+            for (int i = 0; i < ks->nvpas; i++)
+                if (strcmp(rows[r].kind, "VPA") == 0 &&
+                    strcmp(ks->vpas[i].meta.ns, rows[r].ns) == 0 &&
+                    strcmp(ks->vpas[i].meta.name, rows[r].name) == 0) {
+                    render_vpa(b, ks, &ks->vpas[i], wide);
+                    buf_putc(b, '\n');
+                }
         }
-        for (int i = 0; i < ks->nsos; i++) {
-            render_so(b, v, &ks->sos[i], wide);
-            buf_putc(b, '\n');
-            shown++;
-        }
-        for (int i = 0; i < ks->nvpas; i++) {
-            render_vpa(b, ks, &ks->vpas[i], wide);
-            buf_putc(b, '\n');
-            shown++;
-        }
-        if (!shown)
-            buf_printf(b, "No autoscalers found.\n\n");
+        free(rows);
         for (int i = 0; i < ks->nproblems; i++) {
             const struct kube_status_problem *p = &ks->problems[i];
             if (p->code == MEME_E_NOT_FOUND && ks->missing[p->kind])

@@ -90,12 +90,21 @@ int scaler_view_parse(const struct cmd_spec *cmd, unsigned outputs, int argc, ch
 struct kube_client *scaler_view_connect(const struct scaler_args *a, struct meme_err *err);
 /* Reads the queue (consumer depth) into v; on failure v says why. */
 void scaler_view_read_queue(struct cli *cli, const struct scaler_args *a, struct scaler_view *v);
+/* The kinds a screen needs: the table needs the scalers and their
+ * workloads; JSON and wide output also join pods and their metrics (the
+ * VPA's usage, the pod lines). */
+unsigned scaler_view_kinds(const struct scaler_args *a);
 /* Reads the cluster's scalers into v; on failure v says why. */
 void scaler_view_read_cluster(struct kube_client *kc, const struct scaler_args *a,
                               struct scaler_view *v);
-/* The screen as text (wide: more columns) appended to b. */
+/* The screen as text appended to b: the scaler table sized for lines of
+ * width columns (0: no limit), the queue, notes and conflicts; wide: every
+ * column whatever the width, and each scaler's details below the table. */
 void scaler_view_text(struct buf *b, const struct scaler_args *a, const struct scaler_view *v,
-                      bool wide);
+                      bool wide, int width);
+/* The width to lay text out for: $COLUMNS, else the terminal on fd, else 0
+ * (not a terminal: no limit, nothing cut). */
+int scaler_view_width(int fd);
 /* The screen as JSON (the caller's reference). */
 json_t *scaler_view_json(const struct scaler_args *a, const struct scaler_view *v);
 /* The exit status for a screen: 0 when either the cluster or the queue was read. */

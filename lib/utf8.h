@@ -18,4 +18,12 @@ size_t utf8_char(const uint8_t *s, size_t len, uint32_t *cp);
  * the number of bytes written. */
 size_t utf8_encode(uint32_t cp, char out[4]);
 
+/* Columns a code point takes on a terminal: 0 for combining marks and
+ * zero-width characters, 2 for East Asian wide characters and emoji, else 1.
+ * Locale-independent, so a layout is the same under any LANG. */
+int utf8_cp_width(uint32_t cp);
+
+/* Columns the UTF-8 text s takes (a byte that is not UTF-8 counts as one). */
+int utf8_width(const char *s);
+
 #endif

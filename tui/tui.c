@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "render/image.h"
 #include "kube/kube.h"
+#include "kube/kube_informer.h"
 #include "kube/kube_status.h"
 #include "kube/kubeconfig.h"
 #include "mq/proto.h"
@@ -49,7 +50,11 @@ struct image_slot {
 
 struct app {
     const struct tui_opts *opts;
-    struct kube_client *kube; /* NULL: no usable kubeconfig */
+    struct kube_client *kube;  /* NULL: no usable kubeconfig */
+    struct kube_informer *inf; /* the scalers and workloads, kept current by watches */
+    unsigned long inf_seen;    /* the informer's version last drawn */
+    struct kube_status last;   /* its snapshot then */
+    int64_t rows_lag;          /* the queue lag the rows were made with */
     double next_kube;
     struct tui_model model;
     struct mq_conn mq;
@@ -214,119 +219,105 @@ static void poll_queue(struct app *a)
 
 /* ---- the cluster ---- */
 
-static void metric_text(const struct kube_hpa *h, char *out, size_t n)
-{
-    size_t o = 0;
-    out[0] = '\0';
-    for (int i = 0; i < h->nmetrics && o + 1 < n; i++) {
-        const struct kube_hpa_metric *m = &h->metrics[i];
-        char cur[32] = "?", tgt[32] = "?";
-        if (m->target_type == KUBE_TARGET_UTILIZATION) {
-            if (m->has_current_util)
-                snprintf(cur, sizeof(cur), "%d%%", m->current_util);
-            snprintf(tgt, sizeof(tgt), "%d%%", m->target_util);
-        } else {
-            if (m->has_current)
-                kube_quantity_format(&m->current, false, cur, sizeof(cur));
-            kube_quantity_format(&m->target, false, tgt, sizeof(tgt));
-        }
-        o += (size_t)snprintf(out + o, n - o, "%s%s %s/%s", i ? ", " : "", m->name, cur, tgt);
-    }
-}
-
-/* Rows for the Scalers panel from what the API returned. */
+/* Rows for the Scalers panel: the rows status and watch show. Lock held. */
 static void scaler_rows(struct app *a, const struct kube_status *st)
 {
     struct tui_model *m = &a->model;
-    size_t n = 0;
+    const char *ns = a->opts->kube_namespace;
+    const char *one[1] = {ns};
+    struct kube_scaler_row *rows = NULL;
+    int n = kube_summary_rows(st, ns && *ns ? one : kube_status_default_namespaces,
+                              ns && *ns ? 1 : KUBE_STATUS_DEFAULT_NS_COUNT,
+                              m->queue_known ? (int64_t)m->lag : -1, &rows);
+    m->nscalers = 0;
+    for (int i = 0; i < n && m->nscalers < TUI_SCALERS; i++)
+        m->scalers[m->nscalers++] = rows[i];
+    free(rows);
     int threshold = 0;
-    for (int i = 0; i < st->nhpas && n < TUI_SCALERS; i++) {
-        const struct kube_hpa *h = &st->hpas[i];
-        if (h->keda_owner[0])
-            continue; /* shown with its ScaledObject */
-        struct tui_scaler *r = &m->scalers[n++];
-        memset(r, 0, sizeof(*r));
-        snprintf(r->tier, sizeof(r->tier), "%s", h->target.name);
-        snprintf(r->kind, sizeof(r->kind), "HPA");
-        snprintf(r->name, sizeof(r->name), "%s/%s", h->meta.ns, h->meta.name);
-        r->current = h->current_replicas;
-        r->desired = h->desired_replicas;
-        r->min = h->min_replicas;
-        r->max = h->max_replicas;
-        metric_text(h, r->detail, sizeof(r->detail));
-    }
-    for (int i = 0; i < st->nsos && n < TUI_SCALERS; i++) {
-        const struct kube_scaledobject *so = &st->sos[i];
-        struct tui_scaler *r = &m->scalers[n++];
-        memset(r, 0, sizeof(*r));
-        snprintf(r->tier, sizeof(r->tier), "%s", so->target.name);
-        snprintf(r->kind, sizeof(r->kind), "ScaledObject");
-        snprintf(r->name, sizeof(r->name), "%s/%s", so->meta.ns, so->meta.name);
-        r->min = so->min_replicas;
-        r->max = so->max_replicas;
-        const struct kube_hpa *h = kube_status_hpa(st, so->meta.ns, so->hpa_name);
-        const struct kube_workload *w =
-            kube_status_workload(st, so->meta.ns, so->target.kind, so->target.name);
-        r->current = h ? h->current_replicas : w ? w->replicas : 0;
-        r->desired = h ? h->desired_replicas : w ? w->spec_replicas : 0;
-        int64_t thr = so->ntriggers ? so->triggers[0].lag_threshold : 0;
-        if (!threshold && thr > 0)
-            threshold = (int)thr;
-        snprintf(r->detail, sizeof(r->detail), "lag %llu/%lld%s",
-                 (unsigned long long)(m->queue_known ? m->lag : 0), (long long)thr,
-                 so->paused ? ", paused" : "");
-    }
-    for (int i = 0; i < st->nvpas && n < TUI_SCALERS; i++) {
-        const struct kube_vpa *v = &st->vpas[i];
-        struct tui_scaler *r = &m->scalers[n++];
-        memset(r, 0, sizeof(*r));
-        snprintf(r->tier, sizeof(r->tier), "%s", v->target.name);
-        snprintf(r->kind, sizeof(r->kind), "VPA");
-        snprintf(r->name, sizeof(r->name), "%s/%s", v->meta.ns, v->meta.name);
-        char cpu[32] = "-", mem[32] = "-";
-        if (v->nrecs && v->recs[0].target.has_cpu)
-            kube_quantity_format(&v->recs[0].target.cpu, false, cpu, sizeof(cpu));
-        if (v->nrecs && v->recs[0].target.has_memory)
-            kube_quantity_format(&v->recs[0].target.memory, true, mem, sizeof(mem));
-        snprintf(r->detail, sizeof(r->detail), "%s: target cpu %s mem %s", v->update_mode, cpu,
-                 mem);
-    }
-    m->nscalers = n;
+    for (int i = 0; i < st->nsos && !threshold; i++)
+        if (st->sos[i].ntriggers && st->sos[i].triggers[0].lag_threshold > 0)
+            threshold = (int)st->sos[i].triggers[0].lag_threshold;
     m->lag_threshold = threshold;
     m->cluster = true;
     m->version++;
 }
 
+/* What the Scalers panel needs: no pods, no pod metrics. */
+#define TUI_KINDS                                                                                  \
+    (KUBE_KIND_BIT(KUBE_KIND_HPA) | KUBE_KIND_BIT(KUBE_KIND_SCALEDOBJECT) |                        \
+     KUBE_KIND_BIT(KUBE_KIND_VPA) | KUBE_KIND_BIT(KUBE_KIND_DEPLOYMENT) |                          \
+     KUBE_KIND_BIT(KUBE_KIND_STATEFULSET))
+
+static void cluster_failed(struct app *a, const char *why)
+{
+    char note[160];
+    snprintf(note, sizeof(note), "cluster unreachable: %s", why);
+    tui_model_lock(&a->model);
+    if (a->model.cluster || strcmp(a->model.cluster_note, note) != 0)
+        a->model.version++;
+    a->model.cluster = false;
+    a->model.nscalers = 0;
+    snprintf(a->model.cluster_note, sizeof(a->model.cluster_note), "%s", note);
+    tui_model_unlock(&a->model);
+}
+
+static void show_cluster(struct app *a, struct kube_status *st)
+{
+    tui_model_lock(&a->model);
+    scaler_rows(a, st);
+    const struct kube_config *cfg = kube_client_config(a->kube);
+    snprintf(a->model.cluster_note, sizeof(a->model.cluster_note), "%s",
+             cfg->context ? cfg->context : "in-cluster");
+    tui_model_unlock(&a->model);
+}
+
+/* The cluster: listed once, then kept current by watches (the informer);
+ * the panel is rebuilt only when they brought a change. Without a
+ * cluster, a new start is tried every 2 s. --dump reads once, no watch. */
 static void poll_cluster(struct app *a, double now)
 {
-    if (!a->kube || now < a->next_kube)
+    if (!a->kube)
         return;
-    a->next_kube = now + 2.0; /* the API server's floor */
-    struct kube_status st;
-    memset(&st, 0, sizeof(st));
-    struct meme_err err = {0};
     const char *ns = a->opts->kube_namespace;
     const char *one[1] = {ns};
-    int rc = ns && *ns ? kube_status_fetch(a->kube, one, 1, &st, &err)
-                       : kube_status_fetch(a->kube, kube_status_default_namespaces,
-                                           KUBE_STATUS_DEFAULT_NS_COUNT, &st, &err);
-    tui_model_lock(&a->model);
-    if (rc == 0) {
-        scaler_rows(a, &st);
-        const struct kube_config *cfg = kube_client_config(a->kube);
-        snprintf(a->model.cluster_note, sizeof(a->model.cluster_note), "%s",
-                 cfg->context ? cfg->context : "in-cluster");
-    } else {
-        if (a->model.cluster || strncmp(a->model.cluster_note, err.msg, 40) != 0)
-            a->model.version++;
-        a->model.cluster = false;
-        a->model.nscalers = 0;
-        char note[160];
-        snprintf(note, sizeof(note), "cluster unreachable: %s", err.msg);
-        snprintf(a->model.cluster_note, sizeof(a->model.cluster_note), "%s", note);
+    const char *const *nsv = ns && *ns ? one : kube_status_default_namespaces;
+    int nns = ns && *ns ? 1 : KUBE_STATUS_DEFAULT_NS_COUNT;
+    struct meme_err err = {0};
+    struct kube_status st;
+    if (a->opts->dump) {
+        if (kube_status_fetch_kinds(a->kube, nsv, nns, TUI_KINDS, &st, &err) == 0)
+            show_cluster(a, &st);
+        else
+            cluster_failed(a, err.msg);
+        kube_status_release(&st);
+        return;
     }
+    if (!a->inf) {
+        if (now < a->next_kube)
+            return;
+        a->next_kube = now + 2.0;
+        a->inf = kube_informer_start(a->kube, nsv, nns, TUI_KINDS, &err);
+        if (!a->inf) {
+            cluster_failed(a, err.msg);
+            return;
+        }
+        a->inf_seen = 0;
+    }
+    /* rebuilt when the watches brought a change, or the queue's lag (shown
+     * with KEDA's row) moved */
+    unsigned long v = kube_informer_version(a->inf);
+    tui_model_lock(&a->model);
+    int64_t lag = a->model.queue_known ? (int64_t)a->model.lag : -1;
     tui_model_unlock(&a->model);
-    kube_status_release(&st);
+    if (v == a->inf_seen && lag == a->rows_lag)
+        return;
+    if (v != a->inf_seen) {
+        kube_status_release(&a->last);
+        kube_informer_snapshot(a->inf, &a->last);
+        a->inf_seen = v;
+    }
+    a->rows_lag = lag;
+    show_cluster(a, &a->last);
 }
 
 /* A client for the configured cluster; the panel says why when there is none. */
@@ -635,14 +626,13 @@ static char *explain_text(const struct tui_model *m, int i)
     bool local = m->has_local && i == (int)m->nscalers;
     if (i < 0 || (i >= (int)m->nscalers && !local))
         return NULL;
-    const struct tui_scaler *s = local ? &m->local : &m->scalers[i];
-    const char *kind = strcmp(s->kind, "HPA") == 0            ? "hpa"
-                       : strcmp(s->kind, "ScaledObject") == 0 ? "scaledobject"
-                                                              : "vpa";
-    char ns[96], name[96];
-    const char *slash = strchr(s->name, '/');
-    snprintf(ns, sizeof(ns), "%.*s", slash ? (int)(slash - s->name) : 0, s->name);
-    snprintf(name, sizeof(name), "%s", slash ? slash + 1 : s->name);
+    const struct kube_scaler_row *s = local ? &m->local : &m->scalers[i];
+    const char *kind = strcmp(s->kind, "HPA") == 0    ? "hpa"
+                       : strcmp(s->kind, "KEDA") == 0 ? "scaledobject"
+                                                      : "vpa";
+    char ns[96], name[KUBE_NAME_MAX];
+    snprintf(ns, sizeof(ns), "%s", s->ns);
+    snprintf(name, sizeof(name), "%s", s->name);
     int fds[2];
     struct buf out = BUF_INIT;
     if (pipe(fds) == 0) {
@@ -676,8 +666,8 @@ static char *explain_text(const struct tui_model *m, int i)
         return (char *)buf_detach(&clean, NULL);
     }
     buf_release(&out);
-    return xasprintf("%s %s (%s)\nreplicas %d now, %d desired, between %d and %d\n%s", s->kind,
-                     s->name, s->tier, s->current, s->desired, s->min, s->max, s->detail);
+    return xasprintf("%s %s/%s -> %s\nreplicas %d now, %d desired, between %d and %d\n%s", s->kind,
+                     s->ns, s->name, s->target, s->current, s->desired, s->min, s->max, s->why);
 }
 
 static int dump(struct app *a, int cols, int lines)
@@ -727,6 +717,8 @@ static void app_close(struct app *a)
     if (a->kv)
         kvStore_Destroy(a->kv);
     mq_close(&a->mq);
+    kube_informer_free(a->inf);
+    kube_status_release(&a->last);
     kube_client_free(a->kube);
     /* nats.c calls the handlers on its own threads, the disconnected one even
      * after the close: wait for them all before the model goes away. */

@@ -17,20 +17,22 @@ void tui_local_poll(struct tui_model *m, const char *state_dir)
 {
     struct autoscaler_view *v = xcalloc(1, sizeof(*v));
     bool have = autoscaler_running(state_dir) && autoscaler_read(state_dir, v, NULL) == 0;
-    struct tui_scaler row;
+    struct kube_scaler_row row;
     memset(&row, 0, sizeof(row));
     if (have) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-        snprintf(row.tier, sizeof(row.tier), "worker");
+        /* a row of the scaler table like the cluster's, with no namespace */
         snprintf(row.kind, sizeof(row.kind), "local");
         snprintf(row.name, sizeof(row.name), "%s", v->name);
+        snprintf(row.target, sizeof(row.target), "meme-worker");
+        row.has_replicas = true;
         row.current = v->replicas;
         row.desired = v->desired;
         row.min = v->min;
         row.max = v->max;
-        autoscaler_detail(v, now, row.detail, sizeof(row.detail));
+        autoscaler_detail(v, now, row.why, sizeof(row.why));
     }
     tui_model_lock(m);
     if (have != m->has_local || memcmp(&row, &m->local, sizeof(row)) != 0)

@@ -231,7 +231,7 @@ int tui_model_worker_replicas(const struct tui_model *m)
     if (m->has_local)
         return m->local.current;
     for (size_t i = 0; i < m->nscalers; i++)
-        if (strcmp(m->scalers[i].kind, "ScaledObject") == 0)
+        if (strcmp(m->scalers[i].kind, "KEDA") == 0)
             return m->scalers[i].current;
     return (int)m->nworkers;
 }

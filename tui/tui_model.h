@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kube/kube_summary.h"
+
 #define TUI_HISTORY 120 /* samples of lag and replicas (one per second) */
 #define TUI_WORKERS 32
 #define TUI_MEMES   64
@@ -42,14 +44,6 @@ struct tui_meme {
     char note[128];  /* why it waits, sanitized ("HTTP 503 ... (attempt 1 of 5, next in 1.0 s)") */
 };
 
-struct tui_scaler {
-    char tier[16]; /* gateway, worker, cache */
-    char kind[16]; /* HPA, ScaledObject, VPA */
-    char name[96]; /* namespace/name */
-    int current, desired, min, max;
-    char detail[160]; /* metrics vs targets, or VPA target vs requests */
-};
-
 struct tui_model {
     pthread_mutex_t lock;
     unsigned long version; /* bumped on every change; the view redraws when it moves */
@@ -78,12 +72,13 @@ struct tui_model {
     struct tui_meme memes[TUI_MEMES]; /* newest first */
     size_t nmemes;
 
-    struct tui_scaler scalers[TUI_SCALERS];
+    /* the Scalers panel: the rows status and watch show (lib/kube/kube_summary.h) */
+    struct kube_scaler_row scalers[TUI_SCALERS];
     size_t nscalers;
     /* The local autoscaler of `memectl up --autoscale`, shown after the
      * cluster's scalers (tui_local.c). */
     bool has_local;
-    struct tui_scaler local;
+    struct kube_scaler_row local;
 
     char status[160]; /* the bottom line's message */
 };

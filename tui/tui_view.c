@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "buf.h"
+#include "kube/kube_summary.h"
+#include "table.h"
 #include "utf8.h"
 #include "xalloc.h"
 
@@ -38,24 +40,6 @@ void canvas_clear(struct canvas *c)
     }
 }
 
-/* Columns a code point takes on a terminal: 0 for combining marks, 2 for
- * East Asian wide characters and emoji, else 1. Locale-independent, so the
- * layout is the same under any LANG. */
-static int cp_width(uint32_t cp)
-{
-    if ((cp >= 0x300 && cp <= 0x36f) || (cp >= 0x1ab0 && cp <= 0x1aff) ||
-        (cp >= 0x20d0 && cp <= 0x20ff) || (cp >= 0xfe20 && cp <= 0xfe2f) || cp == 0x200b ||
-        cp == 0x200d || (cp >= 0xfe00 && cp <= 0xfe0f))
-        return 0;
-    if ((cp >= 0x1100 && cp <= 0x115f) || (cp >= 0x2e80 && cp <= 0xa4cf && cp != 0x303f) ||
-        (cp >= 0xac00 && cp <= 0xd7a3) || (cp >= 0xf900 && cp <= 0xfaff) ||
-        (cp >= 0xfe30 && cp <= 0xfe4f) || (cp >= 0xff00 && cp <= 0xff60) ||
-        (cp >= 0xffe0 && cp <= 0xffe6) || (cp >= 0x1f300 && cp <= 0x1f64f) ||
-        (cp >= 0x1f900 && cp <= 0x1f9ff) || (cp >= 0x20000 && cp <= 0x3fffd))
-        return 2;
-    return 1;
-}
-
 static struct cell *at(struct canvas *c, int x, int y)
 {
     return (x >= 0 && y >= 0 && x < c->w && y < c->h) ? &c->cells[y * c->w + x] : NULL;
@@ -74,7 +58,7 @@ int canvas_text(struct canvas *c, int x, int y, int maxw, const char *text, uint
             cp = '?';
             n = 1;
         }
-        int w = (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0)) ? -1 : cp_width(cp);
+        int w = (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0)) ? -1 : utf8_cp_width(cp);
         char enc[4];
         size_t el;
         if (w < 0) {
@@ -177,6 +161,8 @@ static void sparkline(struct canvas *c, int x, int y, int w, const double *v, si
     }
 }
 
+/* The scaler table, laid out for the panel's width with the rule status and
+ * watch use (lib/table.h); the selected row is kept in view. */
 static void draw_scalers(const struct tui_model *m, struct tui_view_state *v, struct canvas *c,
                          struct rect r)
 {
@@ -186,34 +172,59 @@ static void draw_scalers(const struct tui_model *m, struct tui_view_state *v, st
         canvas_text(c, x, y, w, m->cluster_note[0] ? m->cluster_note : "no cluster", TUI_DIM, 0);
         return;
     }
-    char line[256];
-    bool wide = w >= 80; /* room for the tier and the namespace */
-    if (wide)
-        snprintf(line, sizeof(line), "%-8s %-12s %-30s %-11s %s", "TIER", "KIND", "NAME",
-                 "REPLICAS", "WHY");
-    else
-        snprintf(line, sizeof(line), "%-12s %-18s %-10s %s", "KIND", "NAME", "REPLICAS", "WHY");
-    canvas_text(c, x, y++, w, line, TUI_BOLD, 0);
-    size_t nrows = (m->cluster ? m->nscalers : 0) + (m->has_local ? 1 : 0);
-    for (size_t i = 0; i < nrows && y < r.y + r.h - 1; i++, y++) {
-        /* the local autoscaler's row comes after the cluster's */
-        const struct tui_scaler *s = m->cluster && i < m->nscalers ? &m->scalers[i] : &m->local;
-        char repl[32];
-        if (strcmp(s->kind, "VPA") == 0)
-            snprintf(repl, sizeof(repl), "-");
-        else
-            snprintf(repl, sizeof(repl), "%d/%d %d-%d", s->current, s->desired, s->min, s->max);
-        const char *slash = strchr(s->name, '/');
-        if (wide)
-            snprintf(line, sizeof(line), "%-8s %-12s %-30.30s %-11s %s", s->tier, s->kind, s->name,
-                     repl, s->detail);
-        else
-            snprintf(line, sizeof(line), "%-12s %-18.18s %-10s %s", s->kind,
-                     slash ? slash + 1 : s->name, repl, s->detail);
-        bool sel = v->focus == FOCUS_SCALERS && v->sel[FOCUS_SCALERS] == (int)i;
-        uint8_t color = s->current != s->desired && strcmp(s->kind, "VPA") ? TUI_YELLOW : 0;
-        canvas_text(c, x, y, w, line, sel ? TUI_REVERSE : 0, color);
+    if ((!m->cluster || m->nscalers == 0) && !m->has_local) {
+        canvas_text(c, x, y, w, "no autoscalers found", TUI_DIM, 0);
+        return;
     }
+    /* the cluster's scalers, then the local autoscaler's row (selection
+     * index nscalers) */
+    struct kube_scaler_row rows[TUI_SCALERS + 1];
+    int n = 0;
+    for (size_t i = 0; m->cluster && i < m->nscalers; i++)
+        rows[n++] = m->scalers[i];
+    if (m->has_local)
+        rows[n++] = m->local;
+    struct table t;
+    kube_summary_table(&t, rows, n, 0);
+    table_layout(&t, w);
+    struct buf line = BUF_INIT;
+    table_line(&t, -1, &line);
+    buf_putc(&line, 0);
+    canvas_text(c, x, y++, w, (const char *)line.data, TUI_BOLD, 0);
+    int visible = r.y + r.h - 1 - y, sel_line = 0;
+    for (int i = 0; i < t.nrows; i++)
+        if (!t.rows[i].group && t.rows[i].tag == v->sel[FOCUS_SCALERS])
+            sel_line = i;
+    int first = sel_line >= visible ? sel_line - visible + 1 : 0;
+    for (int i = first; i < t.nrows && y < r.y + r.h - 1; i++, y++) {
+        line.len = 0;
+        table_line(&t, i, &line);
+        buf_putc(&line, 0);
+        const struct table_row *tr = &t.rows[i];
+        if (tr->group) {
+            canvas_text(c, x, y, w, (const char *)line.data, TUI_DIM, 0);
+            continue;
+        }
+        const struct kube_scaler_row *s = &rows[tr->tag];
+        bool sel = v->focus == FOCUS_SCALERS && v->sel[FOCUS_SCALERS] == tr->tag;
+        uint8_t color = s->has_replicas && s->current != s->desired ? TUI_YELLOW : 0;
+        canvas_text(c, x, y, w, (const char *)line.data, sel ? TUI_REVERSE : 0, color);
+    }
+    buf_release(&line);
+    table_release(&t);
+}
+
+/* Lines the Scalers panel needs: the header, a line per namespace, a row
+ * per scaler. */
+static int scaler_lines(const struct tui_model *m)
+{
+    int n = 1;
+    size_t shown = m->cluster ? m->nscalers : 0;
+    for (size_t i = 0; i < shown; i++)
+        n += 1 + (i == 0 || strcmp(m->scalers[i - 1].ns, m->scalers[i].ns) != 0);
+    if (m->has_local)
+        n += 2; /* its group line and its row */
+    return n;
 }
 
 static void draw_queue(const struct tui_model *m, struct canvas *c, struct rect r)
@@ -387,9 +398,9 @@ void tui_draw(const struct tui_model *m, struct tui_view_state *v, struct canvas
     /* The figures need about 62 columns; the preview takes what is left. */
     int left_w = W * 3 / 5 > 62 ? W * 3 / 5 : (W < 62 ? W : 62);
     int right_w = W - left_w;
-    int scaler_rows = (m->cluster ? (int)m->nscalers + 1 : 1) + (m->has_local ? 1 : 0);
-    if (scaler_rows > 6)
-        scaler_rows = 6;
+    int scaler_rows = scaler_lines(m);
+    if (scaler_rows > 8)
+        scaler_rows = 8;
     int worker_rows = m->nworkers ? (int)m->nworkers + 1 : 1;
     if (worker_rows > 6)
         worker_rows = 6;

@@ -201,6 +201,30 @@ static void test_text_and_wide(void **state)
     assert_int_equal(
         memectl(&out, &err, "-s", nats.url, "status", "--kubeconfig", kubeconfig, NULL), 0);
     const char *o = (const char *)out.data;
+    /* not a terminal, no $COLUMNS: every column, nothing cut */
+    assert_non_null(strstr(o,
+                           "  KIND  NAME                           TARGET                     "
+                           "     REPLICAS    READY  WHY\n"
+                           "meme-generator/\n"
+                           "  HPA   meme-generator-frontend-hpa    deploy/meme-generator-frontend"
+                           "  2\u2192"
+                           "3 (1-5)   2/3    cpu 45%/30%, mem 38%/50%\n"));
+    assert_non_null(strstr(o, "  KEDA  meme-generator-backend-scaler  deploy/meme-generator        "
+                              "   4\u2192"
+                              "5 (0-10)  4/5    lag 7/5 (queue)\n"));
+    assert_non_null(strstr(o, "cache/\n  VPA   redis-vpa                      sts/redis          "
+                              "             -           1/1    cpu 163m, mem 260Mi\n"));
+    assert_non_null(strstr(o, "7 = 7 pending + 0 ack pending"));
+    assert_null(strstr(o, "chaos"));     /* not in the stack's namespaces */
+    assert_null(strstr(o, "keda-hpa-")); /* shown with its ScaledObject */
+    assert_null(strstr(o, "pod        "));
+    buf_release(&out);
+    buf_release(&err);
+    /* wide: the table, then each scaler's details */
+    assert_int_equal(memectl(&out, &err, "-s", nats.url, "status", "--kubeconfig", kubeconfig, "-o",
+                             "wide", NULL),
+                     0);
+    o = (const char *)out.data;
     assert_non_null(strstr(o, "HPA meme-generator/meme-generator-frontend-hpa -> Deployment "
                               "meme-generator-frontend"));
     assert_non_null(strstr(o, "2 current, 3 desired (min 1, max 5); pods 2/3 ready"));
@@ -213,9 +237,6 @@ static void test_text_and_wide(void **state)
     assert_non_null(strstr(o, "VPA cache/redis-vpa -> StatefulSet redis"));
     assert_non_null(strstr(o, "request 100m    target 163m    range 50m..1  usage 143m"));
     assert_non_null(strstr(o, "request 128Mi   target 260Mi   range 125Mi..1Gi  usage 251Mi"));
-    assert_non_null(strstr(o, "7 = 7 pending + 0 ack pending"));
-    assert_null(strstr(o, "chaos")); /* not in the stack's namespaces */
-    assert_null(strstr(o, "pod        "));
     buf_release(&out);
     buf_release(&err);
     assert_int_equal(memectl(&out, &err, "-s", nats.url, "status", "--kubeconfig", kubeconfig, "-o",
@@ -228,6 +249,86 @@ static void test_text_and_wide(void **state)
     assert_null(strstr(o, "HPA meme-generator"));
     buf_release(&out);
     buf_release(&err);
+}
+
+/* One list per kind, all at once, whatever the number of namespaces: the
+ * fixture counts 5 requests for the table on the stack's 4 namespaces (the
+ * scalers and their workloads; not 7 kinds x 4 namespaces), 7 with the pods
+ * and their metrics that JSON joins, on at most KUBE_MAX_CONNECTIONS
+ * connections (the fixture has no HTTP/2). */
+static void test_requests_grow_with_kinds(void **state)
+{
+    struct buf out = BUF_INIT, err = BUF_INIT;
+    kube_fixture_reset_counts(fx);
+    assert_int_equal(
+        memectl(&out, &err, "-s", nats.url, "status", "--kubeconfig", kubeconfig, NULL), 0);
+    assert_non_null(strstr((const char *)out.data, "lag 7/5 (queue)"));
+    assert_int_equal(kube_fixture_count(fx, ""), 5);
+    assert_int_equal(kube_fixture_count(fx, "/apis/autoscaling/v2/horizontalpodautoscalers"), 1);
+    assert_int_equal(kube_fixture_count(fx, "/apis/autoscaling/v2/namespaces/"), 0);
+    assert_int_equal(kube_fixture_count(fx, "/api/v1/pods"), 0);
+    assert_true(kube_fixture_connections(fx) >= 1);
+    assert_true(kube_fixture_connections(fx) <= 8);
+    buf_release(&out);
+    buf_release(&err);
+    kube_fixture_reset_counts(fx);
+    assert_int_equal(memectl(&out, &err, "-s", nats.url, "status", "--kubeconfig", kubeconfig, "-o",
+                             "json", NULL),
+                     0);
+    assert_int_equal(kube_fixture_count(fx, ""), 7);
+    assert_int_equal(kube_fixture_count(fx, "/api/v1/pods"), 1);
+    assert_int_equal(kube_fixture_count(fx, "/apis/metrics.k8s.io/v1beta1/pods"), 1);
+    buf_release(&out);
+    buf_release(&err);
+    /* one namespace: listed as such, still one request per kind */
+    kube_fixture_reset_counts(fx);
+    assert_int_equal(memectl(&out, &err, "-s", nats.url, "status", "--kubeconfig", kubeconfig, "-n",
+                             "cache", NULL),
+                     0);
+    assert_int_equal(kube_fixture_count(fx, ""), 5);
+    assert_int_equal(kube_fixture_count(fx, "/apis/autoscaling.k8s.io/v1/namespaces/cache/"), 1);
+    buf_release(&out);
+    buf_release(&err);
+}
+
+/* A token bound by Roles in the stack's namespaces only (the stack's own
+ * RBAC): the cluster-scope lists are refused, so each kind is listed per
+ * namespace instead, and the screen is the same. */
+static void test_namespace_rbac_falls_back(void **state)
+{
+    struct kube_fixture_opts o = {
+        .data_dir = data, .pki_dir = pki, .token = TOKEN, .restricted_token = "narrow-token"};
+    struct kube_fixture *fx2 = kube_fixture_start(&o);
+    assert_non_null(fx2);
+    char *cfg = xasprintf("%s/narrow.yaml", scratch);
+    assert_int_equal(
+        kube_fixture_write_kubeconfig(fx2, cfg, NULL, NULL, "    token: narrow-token\n"), 0);
+    struct buf out = BUF_INIT, err = BUF_INIT;
+    assert_int_equal(memectl(&out, &err, "-s", nats.url, "status", "--kubeconfig", cfg, NULL), 0);
+    const char *s = (const char *)out.data;
+    assert_non_null(strstr(s, "HPA   meme-generator-frontend-hpa"));
+    assert_non_null(strstr(s, "KEDA  meme-generator-backend-scaler"));
+    assert_non_null(strstr(s, "VPA   redis-vpa"));
+    assert_null(strstr(s, "note:")); /* nothing was refused in the end */
+    /* 5 refused at cluster scope, then 5 kinds x 4 namespaces */
+    assert_int_equal(kube_fixture_count(fx2, ""), 5 + 5 * 4);
+    buf_release(&out);
+    buf_release(&err);
+    /* every namespace: nothing to fall back to, said plainly */
+    assert_int_equal(memectl(&out, &err, "-s", nats.url, "status", "--kubeconfig", cfg, "-A", NULL),
+                     0);
+    assert_non_null(strstr((const char *)out.data, "at the cluster scope"));
+    buf_release(&out);
+    buf_release(&err);
+    /* the same token through the watches: per namespace too */
+    kube_fixture_reset_counts(fx2);
+    assert_int_equal(
+        memectl(&out, &err, "-s", nats.url, "watch", "--kubeconfig", cfg, "--count", "1", NULL), 0);
+    assert_non_null(strstr((const char *)out.data, "VPA   redis-vpa"));
+    buf_release(&out);
+    buf_release(&err);
+    kube_fixture_stop(fx2);
+    free(cfg);
 }
 
 static void test_all_namespaces_conflicts(void **state)
@@ -293,9 +394,10 @@ static void test_no_nats_shows_cluster(void **state)
     assert_int_equal(memectl(&out, &err, "-s", url, "status", "--kubeconfig", kubeconfig, NULL), 0);
     const char *o = (const char *)out.data;
     assert_non_null(strstr(o, "no queue: cannot reach NATS"));
-    assert_non_null(strstr(o, "2 current, 3 desired"));
+    assert_non_null(strstr(o, "2\u2192"
+                              "3 (1-5)"));
     /* without the queue, lag comes from KEDA's HPA metric: 5750m x 4 */
-    assert_non_null(strstr(o, "23 (HPA metric) vs lagThreshold 5"));
+    assert_non_null(strstr(o, "lag 23/5 (HPA)"));
     buf_release(&out);
     buf_release(&err);
     /* neither: a failure */
@@ -324,7 +426,8 @@ static void test_missing_crd_and_forbidden(void **state)
     struct buf out = BUF_INIT, err = BUF_INIT;
     assert_int_equal(memectl(&out, &err, "-s", nats.url, "status", "--kubeconfig", cfg, NULL), 0);
     const char *s = (const char *)out.data;
-    assert_non_null(strstr(s, "2 current, 3 desired"));
+    assert_non_null(strstr(s, "2\u2192"
+                              "3 (1-5)"));
     assert_non_null(strstr(s, "note: the cluster serves no KEDA ScaledObjects (is KEDA "
                               "installed?)"));
     assert_non_null(strstr(s, "note: forbidden: verticalpodautoscalers.autoscaling.k8s.io is "
@@ -625,11 +728,15 @@ static void test_watch_updates_and_stops(void **state)
     char *bin = harness_bin("memectl");
     char *argv[] = {bin,        "-s",         nats.url, "watch", "--kubeconfig",
                     kubeconfig, "--interval", "2",      NULL};
+    kube_fixture_reset_counts(fx);
     char *home = xasprintf("HOME=%s", scratch);
     char *env[] = {"NATS_URL", "KUBECONFIG", home, NULL};
     pid_t pid = harness_spawn(argv, env, log);
     assert_true(pid > 0);
-    struct log_wait w = {log, "2 current, 3 desired", 1};
+    struct log_wait w = {log,
+                         "2\u2192"
+                         "3 (1-5)",
+                         1};
     assert_true(harness_wait_for(log_has, &w, 20000));
     struct log_wait spark = {log, "lag      \u2588", 1};
     assert_true(harness_wait_for(log_has, &spark, 20000));
@@ -642,8 +749,18 @@ static void test_watch_updates_and_stops(void **state)
     json_object_set_new(st, "desiredReplicas", json_integer(4));
     assert_int_equal(kube_fixture_put(fx, h), 0);
     json_decref(h);
-    struct log_wait w2 = {log, "3 current, 4 desired", 1};
+    struct log_wait w2 = {log,
+                          "3\u2192"
+                          "4 (1-5)",
+                          1};
     assert_true(harness_wait_for(log_has, &w2, 20000));
+    /* the watch brought the object itself: one list and one watch of the
+     * HPAs, no list again (before, every event meant a list per namespace) */
+    const char *hpas = "/apis/autoscaling/v2/horizontalpodautoscalers";
+    char *hpa_watch = xasprintf("%s?watch", hpas);
+    assert_int_equal(kube_fixture_count(fx, hpa_watch), 1);
+    assert_int_equal(kube_fixture_count(fx, hpas) - kube_fixture_count(fx, hpa_watch), 1);
+    free(hpa_watch);
     /* Ctrl-C: a clean exit, status 0 */
     kill(pid, SIGINT);
     assert_true(harness_wait_for(exited, &pid, 10000));
@@ -677,7 +794,7 @@ static void test_watch_lists_again_after_gone(void **state)
     char *env[] = {"NATS_URL", "KUBECONFIG", home, NULL};
     pid_t pid = harness_spawn(argv, env, log);
     assert_true(pid > 0);
-    struct log_wait w = {log, "policy     updateMode Auto, minReplicas 1", 1};
+    struct log_wait w = {log, "cpu 163m, mem 260Mi\n", 1};
     assert_true(harness_wait_for(log_has, &w, 20000));
     /* a change the watch does not see (another namespace), then compaction:
      * the watch's version is now too old */
@@ -696,7 +813,7 @@ static void test_watch_lists_again_after_gone(void **state)
                         json_string("Initial"));
     assert_int_equal(kube_fixture_put(fx2, v), 0);
     json_decref(v);
-    struct log_wait w2 = {log, "policy     updateMode Initial", 1};
+    struct log_wait w2 = {log, "cpu 163m, mem 260Mi, mode Initial", 1};
     assert_true(harness_wait_for(log_has, &w2, 20000));
     int status = harness_kill(pid, 5000);
     assert_true(WIFEXITED(status));
@@ -714,7 +831,7 @@ static void test_watch_count_and_usage(void **state)
     assert_int_equal(memectl(&out, &err, "-s", nats.url, "watch", "--kubeconfig", kubeconfig,
                              "--count", "1", "-n", "cache", NULL),
                      0);
-    assert_non_null(strstr((const char *)out.data, "VPA cache/redis-vpa"));
+    assert_non_null(strstr((const char *)out.data, "VPA   redis-vpa"));
     assert_non_null(strstr((const char *)out.data, "history (last 1 samples)"));
     buf_release(&out);
     buf_release(&err);
@@ -728,6 +845,147 @@ static void test_watch_count_and_usage(void **state)
     assert_int_equal(memectl(&out, &err, "status", "-A", "-n", "x", NULL), 2);
     buf_release(&out);
     buf_release(&err);
+}
+
+/* Output with what changes from run to run made fixed: the fixture's and
+ * the NATS server's ports, watch's clock. */
+static char *normalise(const char *text)
+{
+    struct buf b = BUF_INIT;
+    char fxport[16], natsport[16];
+    snprintf(fxport, sizeof(fxport), ":%d", kube_fixture_port(fx));
+    const char *np = strrchr(nats.url, ':');
+    snprintf(natsport, sizeof(natsport), "%s", np ? np : ":");
+    for (const char *p = text; *p;) {
+        if (strncmp(p, fxport, strlen(fxport)) == 0 &&
+            !(p[strlen(fxport)] >= '0' && p[strlen(fxport)] <= '9')) {
+            buf_puts(&b, ":FIXTURE");
+            p += strlen(fxport);
+        } else if (strncmp(p, natsport, strlen(natsport)) == 0 &&
+                   !(p[strlen(natsport)] >= '0' && p[strlen(natsport)] <= '9')) {
+            buf_puts(&b, ":NATS");
+            p += strlen(natsport);
+        } else if (p[0] >= '0' && p[0] <= '9' && p[1] >= '0' && p[1] <= '9' && p[2] == ':' &&
+                   p[3] >= '0' && p[3] <= '9' && p[5] == ':' && p[6] >= '0' && p[8] == ' ') {
+            buf_puts(&b, "HH:MM:SS");
+            p += 8;
+        } else {
+            buf_putc(&b, *p++);
+        }
+    }
+    buf_putc(&b, 0);
+    return (char *)buf_detach(&b, NULL);
+}
+
+/* Compares a whole frame with tests/integration/frames/NAME.txt, exactly;
+ * on a difference the frame is left in the scratch directory. */
+static bool expect_frame(const char *name, const char *got_raw)
+{
+    bool same = true;
+    char *got = normalise(got_raw);
+    const char *root = getenv("MEME_SOURCE_DIR");
+    char *path = xasprintf("%s/tests/integration/frames/%s.txt", root ? root : ".", name);
+    char *want = NULL;
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        struct buf w = BUF_INIT;
+        char chunk[4096];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+            buf_append(&w, chunk, n);
+        fclose(f);
+        buf_putc(&w, 0);
+        want = (char *)buf_detach(&w, NULL);
+    }
+    if (!want || strcmp(want, got) != 0) {
+        char *keep = xasprintf("%s/%s.txt", scratch, name);
+        FILE *o = fopen(keep, "wb");
+        if (o) {
+            fputs(got, o);
+            fclose(o);
+        }
+        if (getenv("MEME_WRITE_FRAMES")) { /* for whoever changes a view on purpose */
+            FILE *w = fopen(path, "wb");
+            if (w) {
+                fputs(got, w);
+                fclose(w);
+            }
+        }
+        fprintf(stderr, "frame %s differs from %s (got it in %s):\n%s", name, path, keep, got);
+        free(keep);
+        same = false;
+    }
+    free(want);
+    free(got);
+    free(path);
+    return same;
+}
+
+static const struct {
+    const char *cols, *lines, *name;
+} SIZES[] = {{"80", "24", "80x24"}, {"120", "40", "120x40"}, {"200", "60", "200x60"}};
+
+/* The seed's names (meme-generator-frontend-hpa, meme-generator-backend-scaler
+ * with keda-hpa-meme-generator-backend-scaler, redis-vpa in cache) at every
+ * size, exactly: nothing cut that tells two rows apart, every row aligned. */
+static void test_status_frames(void **state)
+{
+    bool all = true;
+    for (size_t i = 0; i < sizeof(SIZES) / sizeof(SIZES[0]); i++) {
+        char *cols = xasprintf("COLUMNS=%s", SIZES[i].cols);
+        char *lines = xasprintf("LINES=%s", SIZES[i].lines);
+        char *home = xasprintf("HOME=%s", scratch);
+        char *env[] = {
+            "NATS_URL", "KUBECONFIG", "MEMECTL_CONTEXT", "MEMECTL_NAMESPACE", cols, lines,
+            home,       NULL};
+        struct buf out = BUF_INIT, err = BUF_INIT;
+        const char *va[] = {"status", "--kubeconfig", kubeconfig, NULL};
+        char *argv[] = {harness_bin("memectl"), "-s",          nats.url, (char *)va[0],
+                        (char *)va[1],          (char *)va[2], NULL};
+        assert_int_equal(harness_run(argv, env, &out, &err, 60000), 0);
+        buf_putc(&out, 0);
+        char *name = xasprintf("status-%s", SIZES[i].name);
+        all &= expect_frame(name, (const char *)out.data);
+        buf_release(&out);
+        buf_release(&err);
+        /* watch: one screen */
+        char *wargv[] = {argv[0],    "-s",      nats.url, "watch", "--kubeconfig",
+                         kubeconfig, "--count", "1",      NULL};
+        assert_int_equal(harness_run(wargv, env, &out, &err, 60000), 0);
+        buf_putc(&out, 0);
+        free(name);
+        name = xasprintf("watch-%s", SIZES[i].name);
+        all &= expect_frame(name, (const char *)out.data);
+        buf_release(&out);
+        buf_release(&err);
+        /* the dashboard */
+        char *kc = xasprintf("KUBECONFIG=%s", kubeconfig);
+        char *tenv[] = {"NATS_URL", "MEMECTL_CONTEXT", "MEMECTL_NAMESPACE", kc, home, NULL};
+        char *targv[] = {argv[0],
+                         "-s",
+                         nats.url,
+                         "tui",
+                         "--dump",
+                         "--columns",
+                         (char *)SIZES[i].cols,
+                         "--lines",
+                         (char *)SIZES[i].lines,
+                         NULL};
+        assert_int_equal(harness_run(targv, tenv, &out, &err, 60000), 0);
+        buf_putc(&out, 0);
+        free(name);
+        name = xasprintf("tui-%s", SIZES[i].name);
+        all &= expect_frame(name, (const char *)out.data);
+        buf_release(&out);
+        buf_release(&err);
+        free(kc);
+        free(name);
+        free(argv[0]);
+        free(home);
+        free(lines);
+        free(cols);
+    }
+    assert_true(all);
 }
 
 static void test_without_libcurl(void **state)
@@ -788,6 +1046,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_exact_figures),
         cmocka_unit_test(test_text_and_wide),
+        /* before the watch tests change the recorded objects */
+        cmocka_unit_test(test_status_frames),
+        cmocka_unit_test(test_requests_grow_with_kinds),
+        cmocka_unit_test(test_namespace_rbac_falls_back),
         cmocka_unit_test(test_all_namespaces_conflicts),
         cmocka_unit_test(test_no_cluster_shows_queue),
         cmocka_unit_test(test_no_nats_shows_cluster),

@@ -129,11 +129,15 @@ static void test_live_dashboard(void **state)
     free(screen);
 
     /* The scalers from the API server, with their figures. */
-    screen = wait_screen(15000, "ScaledObject", "VPA");
+    screen = wait_screen(15000, "KEDA", "VPA");
     assert_non_null(strstr(screen, "HPA"));
-    assert_non_null(strstr(screen, "2/3 1-5")); /* the gateway HPA: current/desired min-max */
-    if (!strstr(screen, "4/5 0-10")) /* the worker: KEDA's HPA, the ScaledObject's bounds */
+    /* the gateway HPA: current, desired (min-max) */
+    assert_non_null(strstr(screen, "2\u2192"
+                                   "3 (1-5)"));
+    if (!strstr(screen, "4\u2192"
+                        "5 (0-10)")) /* the worker: KEDA's HPA, the ScaledObject's bounds */
         fail_msg("no worker figures:\n%s", screen);
+    assert_non_null(strstr(screen, "meme-generator/")); /* the namespace's line */
     free(screen);
 
     /* The reason for a replica count is one key away: Tab to Scalers, e. */

@@ -92,14 +92,17 @@ static int tui_replicas(void)
         char *nl = strchr(line, '\n');
         if (nl)
             *nl = 0;
+        /* the REPLICAS cell of the scaler table: "N (0-10)", or "N\u2192M (0-10)"
+         * while it moves from N to M */
         char *p = strstr(line, " local ");
-        int cur, des;
-        if (p) {
-            for (char *q = p; *q; q++)
-                if (sscanf(q, " %d/%d 0-10", &cur, &des) == 2 && strstr(q, " 0-10")) {
-                    r = cur;
-                    break;
-                }
+        char *range = p ? strstr(p, " (0-10)") : NULL;
+        if (range) {
+            char *q = range;
+            while (q > p && q[-1] != ' ')
+                q--;
+            int cur;
+            if (sscanf(q, "%d", &cur) == 1)
+                r = cur;
         }
         line = nl ? nl + 1 : NULL;
     }
