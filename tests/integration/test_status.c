@@ -10,7 +10,10 @@
 #include "common.h"
 #include "fixtures/kube_fixture.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <math.h>
 #include <unistd.h>
@@ -988,6 +991,88 @@ static void test_status_frames(void **state)
     assert_true(all);
 }
 
+static bool port_open(void *arg)
+{
+    int port = *(int *)arg;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    close(fd);
+    return ok;
+}
+
+/* Against a server that speaks HTTP/2 (as API servers do: nghttpx in front
+ * of the fixture, which has only HTTP/1.1), every request of a status read
+ * shares one connection: the access log shows them all from one client
+ * port, over h2. */
+static void test_http2_one_connection(void **state)
+{
+    char *nghttpx = NULL;
+    if (access("/usr/sbin/nghttpx", X_OK) == 0)
+        nghttpx = "/usr/sbin/nghttpx";
+    else if (access("/usr/bin/nghttpx", X_OK) == 0)
+        nghttpx = "/usr/bin/nghttpx";
+    if (!nghttpx)
+        skip(); /* scripts/install-deps installs nghttp2-proxy */
+    int port = harness_free_port();
+    char *front = xasprintf("-f127.0.0.1,%d", port);
+    char *back = xasprintf("-b127.0.0.1,%d;;tls;sni=localhost", kube_fixture_port(fx));
+    char *cacert = xasprintf("--cacert=%s/ca.crt", pki);
+    char *access_log = xasprintf("%s/h2-access.log", scratch);
+    char *access_opt = xasprintf("--accesslog-file=%s", access_log);
+    char *key = xasprintf("%s/server.key", pki), *crt = xasprintf("%s/server.crt", pki);
+    char *log = xasprintf("%s/nghttpx.log", scratch);
+    char *argv[] = {
+        nghttpx,       front,       back,
+        cacert,        access_opt,  "--accesslog-format=$remote_port $alpn $request $status",
+        "--workers=1", "--no-ocsp", "--errorlog-file=/dev/stderr",
+        key,           crt,         NULL};
+    pid_t pid = harness_spawn(argv, NULL, log);
+    assert_true(pid > 0);
+    assert_true(harness_wait_for(port_open, &port, 10000));
+    char *cfg = xasprintf("%s/h2.yaml", scratch);
+    FILE *f = fopen(cfg, "w");
+    fprintf(f,
+            "apiVersion: v1\nkind: Config\ncurrent-context: h2\nclusters:\n- name: h2\n"
+            "  cluster:\n    server: https://127.0.0.1:%d\n    certificate-authority: "
+            "%s/ca.crt\nusers:\n- name: u\n  user:\n    token: " TOKEN "\ncontexts:\n"
+            "- name: h2\n  context: {cluster: h2, user: u}\n",
+            port, pki);
+    fclose(f);
+    struct buf out = BUF_INIT, err = BUF_INIT;
+    assert_int_equal(memectl(&out, &err, "-s", nats.url, "status", "--kubeconfig", cfg, NULL), 0);
+    assert_non_null(strstr((const char *)out.data, "KEDA  meme-generator-backend-scaler"));
+    buf_release(&out);
+    buf_release(&err);
+    harness_kill(pid, 5000); /* the access log is written by now */
+    f = fopen(access_log, "r");
+    assert_non_null(f);
+    char line[512], first_port[16] = "";
+    int lines = 0;
+    while (fgets(line, sizeof(line), f)) {
+        char rport[16], alpn[16];
+        assert_int_equal(sscanf(line, "%15s %15s", rport, alpn), 2);
+        assert_string_equal(alpn, "h2");
+        if (!first_port[0])
+            snprintf(first_port, sizeof(first_port), "%s", rport);
+        if (strcmp(first_port, rport) != 0)
+            fail_msg("a second connection (port %s after %s):\n%s", rport, first_port, line);
+        lines++;
+    }
+    fclose(f);
+    assert_int_equal(lines, 5);
+    free(cfg);
+    free(log);
+    free(crt);
+    free(key);
+    free(access_opt);
+    free(access_log);
+    free(cacert);
+    free(back);
+    free(front);
+}
+
 static void test_without_libcurl(void **state)
 {
     /* A libcurl.so.4 that cannot be loaded: the cluster part says so, the
@@ -1050,6 +1135,7 @@ int main(void)
         cmocka_unit_test(test_status_frames),
         cmocka_unit_test(test_requests_grow_with_kinds),
         cmocka_unit_test(test_namespace_rbac_falls_back),
+        cmocka_unit_test(test_http2_one_connection),
         cmocka_unit_test(test_all_namespaces_conflicts),
         cmocka_unit_test(test_no_cluster_shows_queue),
         cmocka_unit_test(test_no_nats_shows_cluster),
