@@ -31,7 +31,8 @@ const struct opt_spec explain_opts[] = {
     {0, 0, NULL, NULL, NULL, NULL},
 };
 
-/* Finds the scaler's namespace: -n, else the one stack namespace that has it. */
+/* Finds the scaler's namespace: -n, else the one stack namespace that has
+ * it (every namespace asked at once: one round trip). */
 static int find_namespace(struct kube_client *kc, const struct scaler_args *a, enum kube_kind k,
                           const char *name, const char **ns, json_t **obj, struct meme_err *err)
 {
@@ -39,30 +40,39 @@ static int find_namespace(struct kube_client *kc, const struct scaler_args *a, e
     int n = a->nns;
     int found = 0;
     int rc = MEME_E_NOT_FOUND;
+    bool fatal = false; /* a refusal, or the CRD is not there: said as it is */
+    struct kube_batch_req b[16];
     for (int i = 0; i < n; i++) {
         char *base = kube_kind_path(k, cands[i]);
-        char *path = xasprintf("%s/%s", base, name);
+        b[i].path = xasprintf("%s/%s", base, name);
         free(base);
-        json_t *o = NULL;
-        struct meme_err e = {0};
-        int r = kube_get(kc, path, &o, &e);
-        free(path);
-        if (r == 0) {
+    }
+    int brc = kube_get_batch(kc, b, n, err);
+    for (int i = 0; i < n && brc == 0; i++) {
+        if (b[i].rc == 0) {
             if (found++ == 0) {
                 *ns = cands[i];
-                *obj = o;
-            } else {
-                json_decref(o);
+                *obj = json_incref(b[i].out);
             }
             rc = 0;
-        } else if (r != MEME_E_NOT_FOUND || strstr(e.msg, "CRD")) {
+        } else if (b[i].rc != MEME_E_NOT_FOUND || strstr(b[i].err.msg, "CRD")) {
             if (err)
-                *err = e;
-            if (*obj)
-                json_decref(*obj);
-            *obj = NULL;
-            return r;
+                *err = b[i].err;
+            rc = b[i].rc;
+            fatal = true;
+            break;
         }
+    }
+    for (int i = 0; i < n; i++) {
+        free((char *)b[i].path);
+        json_decref(b[i].out);
+    }
+    if (brc != 0)
+        return brc;
+    if (fatal) {
+        json_decref(*obj);
+        *obj = NULL;
+        return rc;
     }
     if (found > 1) {
         json_decref(*obj);
@@ -190,7 +200,10 @@ static void explain_conflicts(struct buf *b, json_t *arr, struct kube_client *kc
 {
     struct kube_status ks;
     const char *one[1] = {ns};
-    if (kube_status_fetch(kc, one, 1, &ks, NULL) == 0) {
+    /* conflicts are between scalers: the workloads and pods are not needed */
+    unsigned kinds = KUBE_KIND_BIT(KUBE_KIND_HPA) | KUBE_KIND_BIT(KUBE_KIND_SCALEDOBJECT) |
+                     KUBE_KIND_BIT(KUBE_KIND_VPA);
+    if (kube_status_fetch_kinds(kc, one, 1, kinds, &ks, NULL) == 0) {
         char c[4096];
         scaler_view_conflicts(&ks, c, sizeof(c));
         for (char *line = c, *nl; *line && (nl = strchr(line, '\n')); line = nl + 1) {

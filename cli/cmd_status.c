@@ -4,6 +4,7 @@
  * table or JSON (scaler_view.c draws them).
  */
 #include "scaler_view.h"
+#include "clock.h"
 #include "xalloc.h"
 
 #include <pthread.h>
@@ -53,7 +54,11 @@ int cmd_status(struct cli *cli, int argc, char **argv)
     bool threaded = pthread_create(&qt, NULL, queue_main, &qj) == 0;
     struct kube_client *kc = scaler_view_connect(&a, &err);
     if (kc) {
+        double t0 = clock_now_ms();
         scaler_view_read_cluster(kc, &a, v);
+        if (cli->verbose)
+            cli_info(cli, "memectl: %ld requests to the API server in %.0f ms",
+                     kube_client_requests(kc), clock_now_ms() - t0);
     } else {
         v->cluster_code = err.code;
         snprintf(v->cluster_error, sizeof(v->cluster_error), "%s", err.msg);

@@ -45,50 +45,6 @@ char *kube_kind_path(enum kube_kind k, const char *ns)
     return xasprintf("%s/%s", kind_paths[k].prefix, kind_paths[k].resource);
 }
 
-static void clear_kind(struct kube_status *st, enum kube_kind k)
-{
-    switch (k) {
-    case KUBE_KIND_HPA:
-        free(st->hpas);
-        st->hpas = NULL;
-        st->nhpas = 0;
-        break;
-    case KUBE_KIND_SCALEDOBJECT:
-        free(st->sos);
-        st->sos = NULL;
-        st->nsos = 0;
-        break;
-    case KUBE_KIND_VPA:
-        free(st->vpas);
-        st->vpas = NULL;
-        st->nvpas = 0;
-        break;
-    case KUBE_KIND_DEPLOYMENT:
-    case KUBE_KIND_STATEFULSET: {
-        /* workloads hold both kinds: keep the other one */
-        const char *keep = k == KUBE_KIND_DEPLOYMENT ? "StatefulSet" : "Deployment";
-        int n = 0;
-        for (int i = 0; i < st->nworkloads; i++)
-            if (strcmp(st->workloads[i].kind, keep) == 0)
-                st->workloads[n++] = st->workloads[i];
-        st->nworkloads = n;
-        break;
-    }
-    case KUBE_KIND_POD:
-        free(st->pods);
-        st->pods = NULL;
-        st->npods = 0;
-        break;
-    case KUBE_KIND_PODMETRICS:
-        free(st->metrics);
-        st->metrics = NULL;
-        st->nmetrics = 0;
-        break;
-    default:
-        break;
-    }
-}
-
 /* Appends the parsed items of a list to the kind's array. */
 void kube_status_add_items(struct kube_status *st, enum kube_kind k, json_t *items)
 {
@@ -155,12 +111,6 @@ void kube_status_add_items(struct kube_status *st, enum kube_kind k, json_t *ite
     default:
         break;
     }
-}
-
-void kube_status_set_list(struct kube_status *st, enum kube_kind k, json_t *items)
-{
-    clear_kind(st, k);
-    kube_status_add_items(st, k, items);
 }
 
 void kube_status_problem(struct kube_status *st, enum kube_kind k, const struct meme_err *e)

@@ -106,9 +106,6 @@ int kube_status_fetch_kinds(struct kube_client *c, const char *const *ns, int nn
 void kube_status_add_items(struct kube_status *st, enum kube_kind k, json_t *items);
 void kube_status_problem(struct kube_status *st, enum kube_kind k, const struct meme_err *e);
 
-/* Replaces the objects of one kind from a list answer (watch re-lists). */
-void kube_status_set_list(struct kube_status *st, enum kube_kind k, json_t *items);
-
 const struct kube_workload *kube_status_workload(const struct kube_status *st, const char *ns,
                                                  const char *kind, const char *name);
 const struct kube_hpa *kube_status_hpa(const struct kube_status *st, const char *ns,
