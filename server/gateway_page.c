@@ -1,6 +1,6 @@
 /*
  * The web page's files and the pages made for each meme. The page itself
- * (server/page/: index.html, app.js, style.css) is compiled into the
+ * (server/page/: index.html, app.js, i18n.js, style.css) is compiled into the
  * binary by scripts/embed-assets, so the gateway reads no files at run time
  * and works in a cluster without internet access; the HPA demo points `hey`
  * at it, so serving it costs no more than a memcpy. A meme's permalink

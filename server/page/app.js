@@ -2,10 +2,12 @@
 // the meme that comes back with its page and a download, and a gallery that
 // every visitor shares (history from GET /api/v1/memes, new memes live from
 // the server-sent events of GET /api/v1/events). Text from the server or
-// other visitors only ever goes in through textContent.
+// other visitors only ever goes in through textContent. Every word it
+// shows comes from i18n.js in the visitor's language (t(key, values)).
 'use strict';
 
 (() => {
+  const t = window.memeI18n ? window.memeI18n.t : (key) => key; // i18n.js, loaded first
   const $ = (id) => document.getElementById(id);
   const form = $('make');
   const prompt = $('prompt');
@@ -58,11 +60,9 @@
     count.hidden = !state;
     count.className = 'count' + (state ? ' ' + state : '');
     if (over) {
-      count.textContent = `Too long: ${n} of ${maxBytes} bytes. Shorten it to make the meme ` +
-        '(emoji and letters beyond English take 2 to 4 bytes each).';
+      count.textContent = t('count_over', { n, max: maxBytes });
     } else if (near) {
-      count.textContent = `${n} of ${maxBytes} bytes used ` +
-        '(emoji and letters beyond English take 2 to 4 bytes each).';
+      count.textContent = t('count_near', { n, max: maxBytes });
     }
     prompt.setAttribute('aria-invalid', over ? 'true' : 'false');
     // Say it once when the limit comes near or is passed, not at every key.
@@ -89,7 +89,7 @@
       const label = typeof t.description === 'string' && t.description ? `${t.name}: ${t.description}` : t.name;
       templateSel.add(new Option(label, t.name));
     }
-    for (const s of choices.sizes || [512]) sizeSel.add(new Option(`${s} \u00d7 ${s} pixels`, String(s)));
+    for (const s of choices.sizes || [512]) sizeSel.add(new Option(t('size_option', { n: s }), String(s)));
     for (const f of choices.formats || ['png']) formatSel.add(new Option(String(f).toUpperCase(), f));
     updateCount();
   }
@@ -98,8 +98,8 @@
 
   function describe(m) {
     const parts = [];
-    if (m.worker) parts.push(`by ${m.worker}`);
-    if (typeof m.total_ms === 'number') parts.push(`in ${Math.round(m.total_ms)} ms`);
+    if (m.worker) parts.push(t('by_worker', { worker: m.worker }));
+    if (typeof m.total_ms === 'number') parts.push(t('in_ms', { ms: Math.round(m.total_ms) }));
     return parts.join(' ');
   }
 
@@ -121,7 +121,7 @@
     const p = document.createElement('p');
     p.className = 'prompt';
     p.dir = 'auto';
-    p.textContent = m.prompt || 'A meme';
+    p.textContent = m.prompt || t('a_meme');
     const meta = document.createElement('p');
     meta.className = 'meta';
     meta.textContent = describe(m);
@@ -166,22 +166,18 @@
 
   // ---- making a meme ----
 
-  const MESSAGES = {
-    missing_prompt: 'Type something to put on the meme: words, emoji, anything but spaces and |.',
-    prompt_too_long: () => `The prompt is too long: the limit is ${maxBytes} bytes.`,
-    invalid_utf8: 'The prompt has characters that could not be read. Try typing it again.',
-    unknown_template: 'That background is not available. Choose another one.',
-    unknown_engine: 'That way of making memes is not available here.',
-  };
+  // The server's error codes that have a message of their own (i18n.js).
+  const CODES = new Set(['missing_prompt', 'prompt_too_long', 'invalid_utf8', 'unknown_template',
+    'unknown_engine']);
 
   class Problem extends Error {}
 
   function problemFor(httpStatus, body) {
-    const m = MESSAGES[body && body.code];
-    if (m) return new Problem(typeof m === 'function' ? m() : m);
-    if (httpStatus === 503) return new Problem('The meme service is not reachable right now. Try again in a few seconds.');
-    if (httpStatus === 415 || httpStatus === 400 || httpStatus === 413) return new Problem('The meme could not be made from that request.');
-    return new Problem('Something went wrong while making the meme. Try again.');
+    const code = body && body.code;
+    if (typeof code === 'string' && CODES.has(code)) return new Problem(t(code, { max: maxBytes }));
+    if (httpStatus === 503) return new Problem(t('unreachable'));
+    if (httpStatus === 415 || httpStatus === 400 || httpStatus === 413) return new Problem(t('bad_request'));
+    return new Problem(t('went_wrong'));
   }
 
   function setSteps(current) {
@@ -201,8 +197,8 @@
     result.hidden = false;
     const steps = document.createElement('ol');
     steps.className = 'steps';
-    steps.setAttribute('aria-label', 'Progress');
-    for (const [step, label] of [['queued', 'Queued'], ['working', 'Working'], ['done', 'Done']]) {
+    steps.setAttribute('aria-label', t('progress'));
+    for (const [step, label] of [['queued', t('step_queued')], ['working', t('step_working')], ['done', t('step_done')]]) {
       const li = document.createElement('li');
       li.dataset.step = step;
       li.textContent = label;
@@ -222,7 +218,7 @@
     const fig = document.createElement('figure');
     const img = document.createElement('img');
     img.src = m.src;
-    img.alt = `Meme: ${m.prompt}`;
+    img.alt = t('meme_alt', { prompt: m.prompt });
     const cap = document.createElement('figcaption');
     cap.dir = 'auto';
     cap.textContent = m.prompt;
@@ -232,12 +228,12 @@
     const page = document.createElement('a');
     page.className = 'button secondary';
     page.href = '/m/' + encodeURIComponent(m.id);
-    page.textContent = 'Open its page';
+    page.textContent = t('open_page');
     const dl = document.createElement('a');
     dl.className = 'button';
     dl.href = '/api/v1/memes/' + encodeURIComponent(m.id) + '?download=1';
     dl.setAttribute('download', '');
-    dl.textContent = 'Download';
+    dl.textContent = t('download');
     actions.append(page, dl);
     const steps = resultBody.querySelector('.steps');
     resultBody.replaceChildren(...(steps ? [steps] : []), fig, actions);
@@ -262,15 +258,16 @@
       let text;
       if (s.state === 'queued') {
         setSteps('queued');
-        text = 'Queued: waiting for a free worker\u2026';
+        text = t('queued');
       } else if (s.state === 'working') {
         setSteps('working');
-        text = s.worker ? `Working: ${s.worker} is making it\u2026` : 'Working on it\u2026';
+        text = s.worker ? t('working_by', { worker: s.worker }) : t('working');
       } else if (s.state === 'retrying') {
         setSteps('working');
-        const n = Number.isInteger(s.attempt) && Number.isInteger(s.max_attempts)
-          ? ` (attempt ${s.attempt + 1} of ${s.max_attempts})` : '';
-        text = `Trying again${n}: ${typeof s.message === 'string' ? s.message : 'the worker had a problem'}`;
+        const why = typeof s.message === 'string' ? s.message : t('worker_problem');
+        text = Number.isInteger(s.attempt) && Number.isInteger(s.max_attempts)
+          ? t('retrying', { n: s.attempt + 1, max: s.max_attempts, why })
+          : t('retrying_plain', { why });
       } else {
         return;
       }
@@ -311,7 +308,7 @@
   // still come: watch the live events for its id and ask for it by id, less
   // and less often, for up to ten minutes.
   async function keepChecking(id, text) {
-    say('Still working on it: this one takes longer than usual. The page keeps checking by itself.');
+    say(t('still_working'));
     let heard = null;
     let wake = null;
     waiting = { id, onEvent: (m) => { heard = m; if (wake) wake(); } };
@@ -338,7 +335,7 @@
         console.info('meme generator: the meme could not be made', r.status, body);
         throw problemFor(r.status, body);
       }
-      throw new Problem('No meme came back after ten minutes. Try again.');
+      throw new Problem(t('gave_up'));
     } finally {
       waiting = null;
     }
@@ -370,12 +367,12 @@
     const text = prompt.value;
     if (blank(text)) {
       prompt.setAttribute('aria-invalid', 'true');
-      say(MESSAGES.missing_prompt, 'error');
+      say(t('missing_prompt'), 'error');
       prompt.focus();
       return;
     }
     if (bytes(text) > maxBytes) {
-      say(`The prompt is ${bytes(text)} bytes; the limit is ${maxBytes}. Shorten it to make the meme.`, 'error');
+      say(t('prompt_bytes', { n: bytes(text), max: maxBytes }), 'error');
       prompt.focus();
       return;
     }
@@ -384,7 +381,7 @@
     const id = newId();
     const t0 = performance.now();
     showWaiting(text);
-    say('Queued: waiting for a free worker\u2026');
+    say(t('queued'));
     const body = { id, prompt: text, size: parseInt(sizeSel.value, 10) || 512, format: formatSel.value || 'png' };
     if (templateSel.value) body.template = templateSel.value;
     const stopWatching = watchProgress(id);
@@ -392,10 +389,10 @@
       const m = await make(id, body);
       showMeme(m);
       const took = Math.round(performance.now() - t0);
-      say(`Done in ${took} ms${m.worker ? `, made by ${m.worker}` : ''}.`, 'done');
+      say(m.worker ? t('done_in_by', { ms: took, worker: m.worker }) : t('done_in', { ms: took }), 'done');
       addFirst({ id, prompt: text, worker: m.worker, total_ms: m.total_ms });
     } catch (err) {
-      const text2 = err instanceof Problem ? err.message : 'Something went wrong while making the meme. Try again.';
+      const text2 = err instanceof Problem ? err.message : t('went_wrong');
       if (!(err instanceof Problem)) console.info('meme generator:', err);
       showProblem(text2);
       say(text2, 'error');

@@ -344,6 +344,86 @@ static void test_prompt_rules(void **state)
     assert_int_equal(json_integer_value(json_object_get(f, "form")), 415);
 }
 
+static bool has_control(json_t *a11y, const char *want)
+{
+    json_t *controls = json_object_get(a11y, "controls");
+    for (size_t k = 0; k < json_array_size(controls); k++)
+        if (strcmp(json_string_value(json_array_get(controls, k)), want) == 0)
+            return true;
+    return false;
+}
+
+static void assert_control(json_t *a11y, const char *want)
+{
+    if (!has_control(a11y, want))
+        fail_msg("no \"%s\" in the accessibility tree", want);
+}
+
+/* A browser that speaks German (--lang=de-DE, Accept-Language, and
+ * navigator.languages) gets the page in German: <html lang>, the controls'
+ * accessible names, the progress steps, the links, and the messages said in
+ * the live region, for a meme made by keyboard. */
+static void test_german_visitor(void **state)
+{
+    (void)state;
+    need_report();
+    json_t *de = step("german");
+    assert_non_null(de);
+    assert_string_equal(str(de, "lang"), "de");
+    assert_all_named(de, "the German page");
+    assert_true(json_is_true(json_object_get(de, "has_status")));
+    assert_control(de, "textbox: Text");
+    assert_control(de, "combobox: Hintergrund");
+    assert_control(de, "combobox: Gr\xc3\xb6\xc3\x9f"
+                       "e");
+    assert_control(de, "combobox: Format");
+    assert_control(de, "button: Erstellen");
+    assert_false(has_control(de, "button: Make it"));
+    assert_string_equal(str(de, "title"), "Meme-Generator");
+    assert_string_equal(str(de, "live_region"), "polite");
+    assert_string_equal(str(de, "focus"), "prompt");
+    printf("# German status: %s\n", str(de, "status"));
+    assert_non_null(strstr(str(de, "status"), "Fertig in "));
+    assert_non_null(strstr(str(de, "status"), " ms"));
+    assert_null(strstr(str(de, "status"), "Done"));
+    assert_string_equal(str(de, "img_alt"), "Meme: wenn die Warteschlange f\xc3\xbc"
+                                            "nf erreicht | wacht KEDA auf");
+    json_t *links = json_object_get(de, "links");
+    assert_int_equal(json_array_size(links), 2);
+    assert_string_equal(json_string_value(json_array_get(links, 0)), "Seite \xc3\xb6"
+                                                                     "ffnen");
+    assert_string_equal(json_string_value(json_array_get(links, 1)), "Herunterladen");
+    json_t *steps = json_object_get(de, "steps");
+    assert_int_equal(json_array_size(steps), 3);
+    assert_string_equal(json_string_value(json_array_get(steps, 0)), "In der Warteschlange");
+    assert_string_equal(json_string_value(json_array_get(steps, 1)), "In Arbeit");
+    assert_string_equal(json_string_value(json_array_get(steps, 2)), "Fertig");
+    assert_non_null(
+        strstr(json_string_value(json_array_get(json_object_get(de, "sizes"), 0)), " Pixel"));
+    printf("# German empty-prompt message: %s\n", str(de, "blank"));
+    assert_non_null(strstr(str(de, "blank"), "Gib etwas ein"));
+}
+
+/* Japanese is chosen by its primary subtag (ja-JP); a language the page does
+ * not speak (Dutch, Finnish) falls back to English. */
+static void test_japanese_and_fallback(void **state)
+{
+    (void)state;
+    need_report();
+    json_t *ja = step("japanese"), *en = step("fallback");
+    assert_non_null(ja);
+    assert_non_null(en);
+    assert_string_equal(str(ja, "lang"), "ja");
+    assert_all_named(ja, "the Japanese page");
+    /* 作成 (make) and テキスト (text) */
+    assert_control(ja, "button: \xe4\xbd\x9c\xe6\x88\x90");
+    assert_control(ja, "textbox: \xe3\x83\x86\xe3\x82\xad\xe3\x82\xb9\xe3\x83\x88");
+    assert_string_equal(str(en, "lang"), "en");
+    assert_all_named(en, "the page in a language it does not speak");
+    assert_control(en, "button: Make it");
+    assert_control(en, "textbox: Prompt");
+}
+
 static void test_no_console_errors(void **state)
 {
     (void)state;
@@ -388,6 +468,7 @@ int main(void)
         cmocka_unit_test(test_second_visitor_live), cmocka_unit_test(test_reload_keeps_gallery),
         cmocka_unit_test(test_permalink),           cmocka_unit_test(test_download_has_a_name),
         cmocka_unit_test(test_accessibility_tree),  cmocka_unit_test(test_prompt_rules),
+        cmocka_unit_test(test_german_visitor),      cmocka_unit_test(test_japanese_and_fallback),
         cmocka_unit_test(test_no_console_errors),   cmocka_unit_test(test_screenshots),
     };
     int failures = cmocka_run_group_tests(tests, setup, teardown);

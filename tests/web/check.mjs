@@ -3,7 +3,9 @@
 // see a second visitor's meme arrive live, reload, open a permalink,
 // download; check every control's name in the accessibility tree, the
 // prompt limit and the empty prompt, and collect console errors. Prints one
-// JSON report on stdout for tests/integration/test_web.c to judge; takes
+// JSON report on stdout for tests/integration/test_web.c to judge; a
+// visitor whose browser speaks German makes a meme and one in Japanese and
+// one in Dutch (not spoken: English) see the page's words; takes
 // screenshots (desktop and phone) into OUT_DIR.
 //
 //   node tests/web/check.mjs BASE_URL OUT_DIR
@@ -30,6 +32,7 @@ const browser = await puppeteer.launch({
   args: [
     '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--lang=en-US',
   ],
 });
 
@@ -265,6 +268,83 @@ try {
   const phoneMeme = await makeMeme(phone, 'scaled to zero | and back', 'enter');
   step('phone', { id: phoneMeme.id, width: await phone.evaluate(() => document.documentElement.scrollWidth) });
   await phone.screenshot({ path: join(outDir, 'web-phone.png') });
+
+  // ---- a visitor whose browser speaks German, and one that speaks Japanese ----
+  // A browser of its own started with --lang=de-DE, asking for German in
+  // every request, with navigator.languages saying so too.
+  const deProfile = mkdtempSync(join(tmpdir(), 'memectl-chromium-de-'));
+  const deBrowser = await puppeteer.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    userDataDir: deProfile,
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--lang=de-DE',
+    ],
+  });
+  const speaks = (page, langs) => page.evaluateOnNewDocument((l) => {
+    Object.defineProperty(navigator, 'languages', { get: () => l });
+    Object.defineProperty(navigator, 'language', { get: () => l[0] });
+  }, langs);
+  const named = async (page) => {
+    const a11y = await unnamedControls(page);
+    return { ...a11y, lang: await page.evaluate(() => document.documentElement.lang) };
+  };
+  try {
+    const de = await deBrowser.newPage();
+    watch(de, 'de');
+    await de.setExtraHTTPHeaders({ 'Accept-Language': 'de-DE,de;q=0.9' });
+    await speaks(de, ['de-DE', 'de']);
+    await de.setViewport({ width: 1280, height: 900 });
+    await de.goto(base + '/', { waitUntil: 'load', timeout: WAIT });
+    await waitForChoices(de);
+    const deA11y = await named(de);
+    const deMeme = await makeMeme(de, 'wenn die Warteschlange f\u00fcnf erreicht | wacht KEDA auf', 'enter');
+    step('german', {
+      ...deA11y,
+      title: await de.title(),
+      status: deMeme.status,
+      live_region: await de.$eval('#status', (s) => s.getAttribute('aria-live')),
+      focus: deMeme.focus,
+      img_alt: deMeme.img.alt,
+      links: await de.$$eval('#result .actions a', (l) => l.map((x) => x.textContent)),
+      steps: await de.$$eval('#result .steps li', (l) => l.map((x) => x.textContent)),
+      sizes: await de.$$eval('#size option', (o) => o.map((x) => x.textContent)),
+    });
+    // The empty prompt's message, in German too.
+    await de.focus('#prompt');
+    await de.keyboard.down('Control');
+    await de.keyboard.press('KeyA');
+    await de.keyboard.up('Control');
+    await de.keyboard.press('Backspace');
+    await de.keyboard.type(' | ');
+    await de.keyboard.press('Enter');
+    await de.waitForFunction(() => document.querySelector('#status.error'), { timeout: WAIT });
+    report.steps.at(-1).blank = await de.$eval('#status', (s) => s.textContent);
+    await de.close();
+
+    const ja = await deBrowser.newPage();
+    watch(ja, 'ja');
+    await ja.setExtraHTTPHeaders({ 'Accept-Language': 'ja-JP,ja;q=0.9' });
+    await speaks(ja, ['ja-JP', 'ja', 'en-US']);
+    await ja.goto(base + '/', { waitUntil: 'load', timeout: WAIT });
+    await waitForChoices(ja);
+    step('japanese', await named(ja));
+    await ja.close();
+
+    // A language the page does not speak falls back to English.
+    const other = await deBrowser.newPage();
+    watch(other, 'fallback');
+    await speaks(other, ['nl-NL', 'nl', 'fi']);
+    await other.goto(base + '/', { waitUntil: 'load', timeout: WAIT });
+    await waitForChoices(other);
+    step('fallback', await named(other));
+    await other.close();
+  } finally {
+    await deBrowser.close();
+    rmSync(deProfile, { recursive: true, force: true });
+  }
 } catch (err) {
   report.error = String(err && err.stack ? err.stack : err);
 } finally {
