@@ -312,40 +312,54 @@ static void test_sigstop_jobs_taken_over_once(void **state)
     pid_t b = wt_worker(nats.url, scratch, "stop-b", 2, NULL, "--concurrency", "2", NULL);
     assert_true(a > 0 && b > 0);
     assert_int_equal(tally_open(&t, nats.url, "t.stop"), 0);
-    double t0 = wt_now_s();
-    assert_int_equal(tally_publish(&t, "stop", 0, n, ",\"size\":256,\"format\":\"jpeg\""), 0);
-    while (tally_answered(&t, 0, n) < n / 4 && wt_now_s() - t0 < 60)
-        wt_sleep_ms(5);
-    assert_int_equal(kill(a, SIGSTOP), 0);
-    double t_stop = wt_now_s();
-    int at_stop = tally_answered(&t, 0, n);
-    assert_true(at_stop < n);
-    int got = tally_wait(&t, NULL, 0, n, 30000);
-    double taken_s = wt_now_s() - t_stop;
-    /* Everything answered by the other worker: now the frozen one wakes up
-     * holding jobs whose leases ran out. */
-    assert_int_equal(kill(a, SIGCONT), 0);
-    wt_sleep_ms(3000);
-    int dups = tally_duplicates(&t, 0, n);
+    /* The freeze must catch the worker holding jobs; one that happens to be
+     * between fetches holds none and there is nothing to take over, so a
+     * round without a take-over is repeated with new requests (at most 3). */
+    int got = 0, at_stop = 0, dups = 0, held_back = 0, taken_over = 0, from_store = 0;
+    int rounds = 0, first = 0;
+    double taken_s = 0;
     char *alog = xasprintf("%s/stop-a.log", scratch);
     char *blog = xasprintf("%s/stop-b.log", scratch);
-    int held_back = count_lines(alog, "leaving the request to the worker that has it now");
-    int taken_over = count_lines(blog, "attempt=2");
-    int from_store = count_lines(blog, "answering again from the stored result");
+    for (; rounds < 3 && taken_over == 0; rounds++) {
+        first = rounds * n;
+        double t0 = wt_now_s();
+        assert_int_equal(tally_publish(&t, "stop", first, n, ",\"size\":256,\"format\":\"jpeg\""),
+                         0);
+        while (tally_answered(&t, first, n) < n / 4 && wt_now_s() - t0 < 60)
+            wt_sleep_ms(5);
+        assert_int_equal(kill(a, SIGSTOP), 0);
+        double t_stop = wt_now_s();
+        at_stop = tally_answered(&t, first, n);
+        assert_true(at_stop < n);
+        got = tally_wait(&t, NULL, first, n, 30000);
+        taken_s = wt_now_s() - t_stop;
+        /* Everything answered by the other worker: now the frozen one wakes up
+         * holding jobs whose leases ran out. */
+        assert_int_equal(kill(a, SIGCONT), 0);
+        wt_sleep_ms(3000);
+        dups = tally_duplicates(&t, 0, first + n);
+        held_back = count_lines(alog, "leaving the request to the worker that has it now");
+        taken_over = count_lines(blog, "attempt=2");
+        from_store = count_lines(blog, "answering again from the stored result");
+        assert_int_equal(got, n);
+    }
     free(alog);
     free(blog);
     struct mq_depth d;
     assert_int_equal(wt_depth(nats.url, &d), 0);
     printf("figures: sigstop: %d/%d answered, stopped at %d, all answered %.2f s after the stop, "
            "%d jobs taken over by the other worker, %d late answers held back by the resumed "
-           "worker, %d duplicates\n",
-           got, n, at_stop, taken_s, taken_over, held_back, dups);
+           "worker, %d duplicates (round %d)\n",
+           got, n, at_stop, taken_s, taken_over, held_back, dups, rounds);
     assert_int_equal(got, n);
     assert_true(taken_over >= 1);
     assert_int_equal(d.lag, 0);
-    /* As with SIGKILL: only a worker frozen between its reply and its ack
-     * can cause a second reply, and that one comes from the store. */
-    assert_true(dups <= from_store);
+    /* A second reply on the wire can come only from a job taken over from
+     * the frozen worker: one frozen between its reply and its ack (then the
+     * other answers from the store), or one frozen in the moment between its
+     * last lease check and its publish. Clients keep the first reply per
+     * Meme-Id, so neither is shown twice (test_gen, the gateway). */
+    assert_true(dups <= from_store + taken_over);
     tally_close(&t);
     assert_int_equal(wt_term(a, 20000), 0);
     assert_int_equal(wt_term(b, 20000), 0);
