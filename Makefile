@@ -246,16 +246,34 @@ deps:
 check-deps:
 	scripts/install-deps --check
 
-# Container images of meme-worker and meme-gateway (docker/*.Dockerfile).
+# Container images of meme-worker and meme-gateway (docker/*.Dockerfile):
+# FROM scratch runtime images of the binary, its libraries and data files.
+# Their build stage starts from the official debian:bookworm where a
+# registry answers, else from a Debian made here from Debian's packages
+# (scripts/image-base, cached under build/images/). The build stage reaches
+# the Debian mirror as apt on this machine does (--network host).
 # DOCKER=podman works too; the k8s/overlays/local overlay expects tag dev.
 DOCKER    ?= docker
 IMAGE_TAG ?= dev
 IMAGE_PREFIX ?=
+# OCI labels: where the source lives (without any credentials in the URL)
+# and its licence (SPDX; NOASSERTION until the project states one).
+IMAGE_SOURCE ?= $(shell git config --get remote.origin.url 2>/dev/null | sed 's,://[^/@]*@,://,')
+IMAGE_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+IMAGE_LICENSES ?= NOASSERTION
 images:
-	@command -v $(DOCKER) >/dev/null 2>&1 || { echo "make images: \"$(DOCKER)\" is not installed; install Docker (or set DOCKER=podman)" >&2; exit 1; }
+	@command -v $(DOCKER) >/dev/null 2>&1 || { echo "make images: \"$(DOCKER)\" is not installed; install Docker (scripts/install-deps --images) or set DOCKER=podman" >&2; exit 1; }
 	@$(DOCKER) info >/dev/null 2>&1 || { echo "make images: no container engine answers (is the Docker daemon running, and may you use it?)" >&2; exit 1; }
-	$(DOCKER) build -f docker/worker.Dockerfile --build-arg VERSION=$(VERSION) -t $(IMAGE_PREFIX)meme-worker:$(IMAGE_TAG) .
-	$(DOCKER) build -f docker/gateway.Dockerfile --build-arg VERSION=$(VERSION) -t $(IMAGE_PREFIX)meme-gateway:$(IMAGE_TAG) .
+	@base=$$(scripts/image-base $(DOCKER)) || exit 1; \
+	for name in worker gateway; do \
+	    tag=$(IMAGE_PREFIX)meme-$$name:$(IMAGE_TAG); \
+	    echo "$(DOCKER) build -f docker/$$name.Dockerfile --build-arg BASE_IMAGE=$$base -t $$tag ."; \
+	    $(DOCKER) build --network host -f docker/$$name.Dockerfile \
+	        --build-arg BASE_IMAGE="$$base" --build-arg VERSION="$(VERSION)" \
+	        --build-arg SOURCE="$(IMAGE_SOURCE)" --build-arg REVISION="$(IMAGE_REVISION)" \
+	        --build-arg LICENSES="$(IMAGE_LICENSES)" -t "$$tag" . || exit 1; \
+	    echo "$$tag: $$($(DOCKER) image inspect -f '{{.Size}}' "$$tag" | awk '{ printf "%.1f MB", $$1 / 1e6 }')"; \
+	done
 
 install: build
 	install -d $(DESTDIR)$(BINDIR)

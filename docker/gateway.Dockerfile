@@ -1,42 +1,46 @@
 # meme-gateway: the HPA-scaled HTTP tier.
 #   make images                      (or, from the top of the tree:)
 #   docker build -f docker/gateway.Dockerfile --build-arg VERSION=0.1.0 -t meme-gateway:dev .
-# Same two stages as the worker's image. No HEALTHCHECK: Kubernetes probes
-# /healthz and /readyz on port 8080.
-ARG DEBIAN_RELEASE=bookworm
+# The build stage is docker/worker.Dockerfile's, line for line, so one
+# build serves both images. The runtime image is FROM scratch with only
+# meme-gateway, the shared libraries it links, CA certificates (for NATS
+# over TLS), the user 10001, and /bin/sleep for the Deployment's preStop
+# hook (docker/rootfs lays it out): no shell, no package manager, no fonts
+# (the gateway draws nothing). No HEALTHCHECK: Kubernetes probes /healthz
+# and /readyz on port 8080.
+ARG BASE_IMAGE=debian:bookworm
 
-FROM debian:${DEBIAN_RELEASE} AS build
+FROM ${BASE_IMAGE} AS build
 RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential pkg-config \
         libnats-dev libjansson-dev libsixel-dev libfreetype-dev libharfbuzz-dev \
         libfribidi-dev libpng-dev libjpeg-dev \
         libdeflate-dev libssl-dev libhiredis-dev libcurl4-openssl-dev libyaml-dev \
-        libmicrohttpd-dev libncurses-dev \
+        libmicrohttpd-dev libncurses-dev libgnutls28-dev \
+        ca-certificates fonts-bebas-neue fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 ARG VERSION=0.1.0
-RUN make OUT=/out VERSION="$VERSION" /out/meme-gateway \
-    && strip /out/meme-gateway \
-    && ldd /out/meme-gateway | awk '$3 ~ /^\// { print $3 }' \
-        | while read -r lib; do \
-            dpkg -S "$lib" 2>/dev/null || dpkg -S "/usr$lib" 2>/dev/null \
-                || dpkg -S "$(readlink -f "$lib")"; \
-        done | cut -d: -f1 | sort -u >/out/runtime-packages \
-    && test -s /out/runtime-packages
+RUN make -j"$(nproc)" OUT=/out VERSION="$VERSION" /out/meme-worker /out/meme-gateway \
+    && strip /out/meme-worker /out/meme-gateway \
+    && docker/rootfs /rootfs/meme-worker /out/meme-worker \
+        /usr/share/fonts/opentype/bebas-neue/BebasNeue-Regular.otf \
+        /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf \
+    && docker/rootfs /rootfs/meme-gateway /out/meme-gateway --also /bin/sleep
 
-FROM debian:${DEBIAN_RELEASE}-slim
-COPY --from=build /out/runtime-packages /tmp/runtime-packages
-# The packages that own the libraries the binary links (found with ldd in
-# the build stage). The gateway draws no text, so no fonts.
-RUN apt-get update \
-    && xargs -r -a /tmp/runtime-packages apt-get install -y --no-install-recommends \
-        ca-certificates \
-    && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages \
-    && groupadd --system --gid 10001 meme \
-    && useradd --system --uid 10001 --gid meme --home-dir /nonexistent --no-create-home \
-        --shell /usr/sbin/nologin meme
-COPY --from=build /out/meme-gateway /usr/local/bin/meme-gateway
+FROM scratch
+COPY --from=build /rootfs/meme-gateway /
+ARG VERSION=0.1.0
+ARG SOURCE=
+ARG REVISION=
+ARG LICENSES=NOASSERTION
+LABEL org.opencontainers.image.title="meme-gateway" \
+      org.opencontainers.image.description="memectl's HTTP gateway to the meme workers" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.licenses="${LICENSES}"
 USER 10001:10001
 EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/meme-gateway"]

@@ -339,6 +339,14 @@ function checkSecurity() {
       for (const c of cs.containers) {
         n++;
         checkContainerSecurity(d, c, cs.pod.securityContext);
+        // The project's images run as the user they are built with
+        // (docker/*.Dockerfile: USER 10001:10001; the image has no other).
+        if (/(^|\/)meme-(worker|gateway)([:@]|$)/.test(c.image ?? "")) {
+          const uid = c.securityContext?.runAsUser ?? cs.pod.securityContext?.runAsUser;
+          const gid = c.securityContext?.runAsGroup ?? cs.pod.securityContext?.runAsGroup;
+          if (uid !== 10001 || gid !== 10001)
+            fail(d, `container "${c.name}": runs as ${uid}:${gid}, not the image's user 10001:10001`);
+        }
         if (!cs.pod.initContainers?.includes(c)) {
           if (!c.livenessProbe) fail(d, `container "${c.name}": no livenessProbe`);
           if (!c.readinessProbe) fail(d, `container "${c.name}": no readinessProbe`);
