@@ -13,9 +13,12 @@
  *
  * Needs the release build next to it (memectl, meme-worker), nats-server,
  * and for the comparisons ImageMagick (convert), img2sixel and chafa
- * (scripts/install-deps --bench installs them). A comparison whose tool is
- * missing is reported as such, never faked.
+ * (scripts/install-deps --bench installs them), and for the container
+ * images a Docker engine and the images `make images` built (IMAGE_TAG,
+ * default dev). A comparison whose tool is missing is reported as such,
+ * never faked.
  */
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -174,6 +177,7 @@ static double g_tput2[2] = {-1, -1};
 /* memectl status and kubectl at [0] no added latency, [1] 20 ms per request,
  * [2] 20 ms on the 100-namespace cluster (status -A) */
 static double g_status[3] = {-1, -1, -1}, g_kubectl[3] = {-1, -1, -1};
+static double g_image_mb[2] = {-1, -1}; /* meme-worker, meme-gateway */
 
 static const char *TOP = "one does not simply";
 static const char *BOTTOM = "benchmark a meme engine";
@@ -1649,6 +1653,182 @@ static void bench_before_after(const struct harness_server *nats)
     row("%s", "");
 }
 
+/* ---- container images: size and start to ready ---- */
+
+static const char *IMAGE_TAG_DEFAULT = "dev";
+
+static size_t discard(char *p, size_t size, size_t n, void *arg)
+{
+    (void)p;
+    (void)arg;
+    return size * n;
+}
+
+/* True when http://127.0.0.1:port/readyz answers 200. */
+static bool http_ready(int port)
+{
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/readyz", port);
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 1000L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    long status = 0;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    return status == 200;
+}
+
+/* Milliseconds from t0 until /readyz on port answers 200 (polled every
+ * 2 ms, 30 s at most), or -1. */
+static double until_ready(double t0, int port)
+{
+    while (now_ms() - t0 < 30000) {
+        if (http_ready(port))
+            return now_ms() - t0;
+        usleep(2000);
+    }
+    return -1;
+}
+
+static int run_quiet(char *const argv[], struct buf *out, int timeout_ms)
+{
+    struct buf o = BUF_INIT, e = BUF_INIT;
+    int rc = harness_run(argv, NULL, &o, &e, timeout_ms);
+    if (rc != 0) {
+        buf_putc(&e, '\0');
+        fprintf(stderr, "memebench: %s %s: exit %d: %s\n", argv[0], argv[1], rc, (char *)e.data);
+    }
+    buf_putc(&o, '\0');
+    if (out)
+        *out = o;
+    else
+        buf_release(&o);
+    buf_release(&e);
+    return rc;
+}
+
+/* The environment that points a worker or gateway at the broker and makes
+ * it serve /readyz on port (as the Deployments configure them). */
+static void server_env(int gateway, int port, const char *nats_url, char *env_nats, size_t en,
+                       char *env_addr, size_t an)
+{
+    snprintf(env_nats, en, "NATS_URL=%s", nats_url);
+    snprintf(env_addr, an, "%s=127.0.0.1:%d", gateway ? "GATEWAY_LISTEN" : "METRICS_ADDR", port);
+}
+
+/* Median time from `docker run -d` to /readyz, as the Deployment runs it. */
+static double container_ready(const char *image, int gateway, const char *nats_url)
+{
+    double *v = xcalloc((size_t)runs, sizeof(*v));
+    double m = -1;
+    for (int i = 0; i < runs; i++) {
+        int port = harness_free_port();
+        char env_nats[96], env_addr[64], name[64];
+        server_env(gateway, port, nats_url, env_nats, sizeof(env_nats), env_addr, sizeof(env_addr));
+        snprintf(name, sizeof(name), "memebench-%d-%d", (int)getpid(), i);
+        char *argv[] = {"docker", "run",         "-d",          "--name", name, "--network",
+                        "host",   "--read-only", "--cap-drop",  "ALL",    "-e", env_nats,
+                        "-e",     env_addr,      (char *)image, NULL};
+        double t0 = now_ms();
+        int rc = run_quiet(argv, NULL, 60000);
+        v[i] = rc == 0 ? until_ready(t0, port) : -1;
+        char *rm[] = {"docker", "rm", "-f", name, NULL};
+        run_quiet(rm, NULL, 60000);
+        if (v[i] < 0)
+            goto out;
+    }
+    m = median(v, runs);
+out:
+    free(v);
+    return m;
+}
+
+/* Median time from starting the same program on the host to /readyz. */
+static double process_ready(int gateway, const char *nats_url)
+{
+    double *v = xcalloc((size_t)runs, sizeof(*v));
+    double m = -1;
+    char *bin = harness_bin(gateway ? "meme-gateway" : "meme-worker");
+    for (int i = 0; i < runs; i++) {
+        int port = harness_free_port();
+        char env_nats[96], env_addr[64];
+        server_env(gateway, port, nats_url, env_nats, sizeof(env_nats), env_addr, sizeof(env_addr));
+        char *argv[] = {bin, NULL};
+        char *env[] = {env_nats, env_addr, NULL};
+        double t0 = now_ms();
+        pid_t pid = harness_spawn(argv, env, NULL);
+        v[i] = pid > 0 ? until_ready(t0, port) : -1;
+        harness_kill(pid, 30000);
+        if (v[i] < 0)
+            goto out;
+    }
+    m = median(v, runs);
+out:
+    free(bin);
+    free(v);
+    return m;
+}
+
+static void bench_images(const struct harness_server *nats)
+{
+    row("## Container images\n");
+    const char *tag = getenv("IMAGE_TAG");
+    if (!tag || !*tag)
+        tag = IMAGE_TAG_DEFAULT;
+    char *info[] = {"docker", "info", NULL};
+    struct buf o = BUF_INIT, e = BUF_INIT;
+    bool engine = have("docker") && harness_run(info, NULL, &o, &e, 30000) == 0;
+    buf_release(&o);
+    buf_release(&e);
+    if (!engine) {
+        row("Not measured: no container engine answers (`make images` needs one; see "
+            "[deploy.md](deploy.md#5-images)).\n");
+        return;
+    }
+    row("`make images`: `FROM scratch` images holding the binary, the shared libraries it "
+        "links, the worker's fonts, CA certificates and a passwd entry. *Size*: unpacked, as "
+        "the engine stores it; *pulled*: the image as `docker save` writes it, gzip-compressed "
+        "as registries send layers (what a node downloads before KEDA's first worker can "
+        "start). *Ready*: from `docker run -d` (`--read-only --cap-drop ALL`, host network) "
+        "to the first 200 from `/readyz` (connected to NATS, stream and consumer checked), "
+        "median of %d, broker on this machine, image already on the node. *The program "
+        "alone*: the same from starting the release binary on the host, no container.\n",
+        runs);
+    row("| image | size | pulled (gzip) | ready after `docker run` | the program alone |");
+    row("| --- | --- | --- | --- | --- |");
+    const char *names[2] = {"meme-worker", "meme-gateway"};
+    for (int g = 0; g < 2; g++) {
+        char image[96];
+        snprintf(image, sizeof(image), "%s:%s", names[g], tag);
+        struct buf out = BUF_INIT;
+        char *inspect[] = {"docker", "image", "inspect", "-f", "{{.Size}}", image, NULL};
+        if (run_quiet(inspect, &out, 30000) != 0) {
+            row("| `%s` | not built | | | |", image);
+            buf_release(&out);
+            continue;
+        }
+        double mb = atof((char *)out.data) / 1e6;
+        buf_release(&out);
+        g_image_mb[g] = mb;
+        char *cmd = xasprintf("docker save '%s' | gzip -6 | wc -c", image);
+        char *save[] = {"sh", "-c", cmd, NULL};
+        double gz = run_quiet(save, &out, 120000) == 0 ? atof((char *)out.data) / 1e6 : -1;
+        buf_release(&out);
+        free(cmd);
+        double in_ctr = container_ready(image, g, nats->url);
+        double alone = process_ready(g, nats->url);
+        char a[32], b[32], c[32], d[32];
+        row("| `%s` | %s | %s | %s | %s |", image, cell(a, sizeof(a), mb, "MB", 1),
+            cell(b, sizeof(b), gz, "MB", 1), cell(c, sizeof(c), in_ctr, "ms", 0),
+            cell(d, sizeof(d), alone, "ms", 0));
+    }
+    row("%s", "");
+}
+
 static void goal(const char *what, const char *target, double measured, const char *unit, bool met)
 {
     char m[48];
@@ -1697,6 +1877,9 @@ static void bench_goals(void)
         double st = g_status[i] > 0 && g_kubectl[i] > 0 ? g_status[i] / g_kubectl[i] : -1;
         goal(what_st[i], target_st[i], st, "", st <= limit[i]);
     }
+    goal("meme-worker image size (what a node pulls, unpacked)", "<= 60 MB", g_image_mb[0], "MB",
+         g_image_mb[0] <= 60);
+    goal("meme-gateway image size", "<= 40 MB", g_image_mb[1], "MB", g_image_mb[1] <= 40);
     row("%s", "");
 }
 
@@ -1771,6 +1954,7 @@ int main(int argc, char **argv)
         free(scratch);
         return harness_finish(0);
     }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     struct harness_server nats, redis;
     bool have_redis = harness_redis_start(&redis) == 0;
     if (harness_nats_start(&nats) != 0) {
@@ -1804,6 +1988,7 @@ int main(int argc, char **argv)
     fixture100 = start_fixture(93, "kubeconfig-100", &fixture100_kubeconfig);
     bench_status(&nats);
     bench_tui_idle(&nats);
+    bench_images(&nats);
     bench_goals();
 done:
     kube_fixture_stop(fixture);
@@ -1823,5 +2008,6 @@ done:
     }
     buf_release(&md);
     free(scratch);
+    curl_global_cleanup();
     return harness_finish(0);
 }
