@@ -114,9 +114,11 @@ static const char *find_engine(void)
     if (engine_answers(NULL))
         return NULL;
     if (!on_path("dockerd"))
-        return "no Docker daemon answers and dockerd is not installed";
+        return "no Docker daemon answers (or this user may not use it) and dockerd is not "
+               "installed";
     if (geteuid() != 0)
-        return "no Docker daemon answers and only root may start dockerd";
+        return "no Docker daemon answers (or this user may not use it) and only root may start "
+               "dockerd";
     char *log = xasprintf("%s/dockerd.log", scratch);
     char *argv[] = {"dockerd", NULL};
     char *env[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
@@ -671,6 +673,12 @@ static void test_sigterm_drains_under_load(void **state)
     assert_null(strstr(logs, "level=error"));
     free(state_s);
     free(logs);
+    /* The gateway container, idle now, stops cleanly on SIGTERM too. */
+    assert_int_equal(docker_run(NULL, false, 120000, "stop", "-t", "30", names[2], NULL), 0);
+    keep_logs(names[2]);
+    char *gw = inspect(names[2], "{{.State.ExitCode}}");
+    assert_string_equal(gw, "0");
+    free(gw);
 }
 
 int main(void)
