@@ -4,12 +4,14 @@
  * use, and writes docs/benchmarks.md. Every figure is a median of several
  * runs (the machines are shared and noisy).
  *
- *   memebench [--out FILE] [--quick] [--takeover] [--terminal] [--only-kube] [--render]
+ *   memebench [--out FILE] [--quick] [--takeover] [--terminal] [--only-kube] [--images]
+ *             [--render]
  *
- * --takeover, --terminal and --only-kube run only the lost-worker, the
- * terminal (sixel, time to first pixel) or the Kubernetes sections.
- * --render measures the local engine alone (no servers, no network) and
- * prints it, for comparing a change to the renderer before and after.
+ * --takeover, --terminal, --only-kube and --images run only the lost-worker,
+ * the terminal (sixel, time to first pixel), the Kubernetes or the container
+ * images sections. --render measures the local engine alone (no servers, no
+ * network) and prints it, for comparing a change to the renderer before and
+ * after.
  *
  * Needs the release build next to it (memectl, meme-worker), nats-server,
  * and for the comparisons ImageMagick (convert), img2sixel and chafa
@@ -1916,7 +1918,7 @@ int main(int argc, char **argv)
 {
     const char *out_path = NULL;
     bool quick = false, only_takeover = false, only_terminal = false, only_render = false;
-    bool only_kube = false; /* only-kube: the Kubernetes views alone */
+    bool only_kube = false, only_images = false; /* only-kube: the Kubernetes views alone */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
             out_path = argv[++i];
@@ -1930,9 +1932,11 @@ int main(int argc, char **argv)
             only_render = true;
         else if (strcmp(argv[i], "--only-kube") == 0)
             only_kube = true;
+        else if (strcmp(argv[i], "--images") == 0)
+            only_images = true;
         else {
             fprintf(stderr, "usage: memebench [--out FILE] [--quick] [--takeover] [--terminal] "
-                            "[--only-kube] [--render]\n");
+                            "[--only-kube] [--images] [--render]\n");
             return 2;
         }
     }
@@ -1966,6 +1970,11 @@ int main(int argc, char **argv)
         /* Just the terminal sections (their figures only need nats-server). */
         bench_sixel();
         bench_first_pixel(&nats);
+        goto done;
+    }
+    if (only_images) {
+        /* Just the container images (after make images). */
+        bench_images(&nats);
         goto done;
     }
     if (!only_takeover && !only_kube) {
