@@ -334,20 +334,23 @@ static int start_worker_container(const char *name, const char *id, int *port)
 }
 
 /* The gateway reaches NATS by name ("localhost"): the image resolves names
- * from /etc/hosts and DNS without a shell or NSS modules. */
+ * from /etc/hosts and DNS without a shell or NSS modules. Its probes on a
+ * port of their own, as the Deployment sets them. */
 static int start_gateway_container(void)
 {
-    int port = harness_free_port();
+    int port = harness_free_port(), probe_port = harness_free_port();
     char listen[32];
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
     snprintf(gateway_url, sizeof(gateway_url), "http://127.0.0.1:%d", port);
     char *e_nats = xasprintf("NATS_URL=nats://localhost:%d", nats.port);
+    char *e_probe = xasprintf("GATEWAY_PROBE_ADDR=127.0.0.1:%d", probe_port);
     int rc = docker_run(NULL, false, 60000, "run", "-d", "--name", names[2], "--network", "host",
                         "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-                        "-e", e_nats, "-e", "GATEWAY_ID=gw-container", gateway_image, "--listen",
-                        listen, NULL);
+                        "-e", e_nats, "-e", e_probe, "-e", "GATEWAY_ID=gw-container", gateway_image,
+                        "--listen", listen, NULL);
     free(e_nats);
-    if (rc == 0 && !wait_ready(port)) {
+    free(e_probe);
+    if (rc == 0 && !wait_ready(probe_port)) {
         fprintf(stderr, "gateway container is not ready\n");
         rc = -1;
     }
