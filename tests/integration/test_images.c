@@ -6,8 +6,9 @@
  * names) on the host's network against a nats-server the harness started.
  * A meme goes through the gateway container to a worker container and back
  * over loopback HTTP; then one of two worker containers gets SIGTERM (as
- * KEDA scales in) while requests keep coming: it must drain and exit 0, and
- * every request must be answered. The images' contents are checked too: the
+ * KEDA scales in) while requests keep coming and both its job slots wait on
+ * the Hugging Face fixture: it must finish them, exit 0, and every request
+ * must be answered. The images' contents are checked too: the
  * user 10001, OCI labels, the fonts and CA certificates, no shell, no
  * package manager, and the sizes a node pulls.
  *
@@ -17,6 +18,7 @@
  * skipped with the reason.
  */
 #include "common.h"
+#include "fixtures/hf_fixture.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -42,6 +44,9 @@ static char worker_image[64], gateway_image[64];
 static char names[5][64]; /* containers this run may have made */
 static struct harness_server nats;
 static char gateway_url[64];
+static struct hf_fixture *hf; /* the Hugging Face API the drain test's workers call */
+
+#define HF_TOKEN "hf_imagesTestTOKEN42"
 
 /* Runs docker with the NULL-terminated arguments; stdout in *out (NUL-
  * terminated) when out is not NULL. Its exit code; stderr shown on failure
@@ -189,7 +194,8 @@ static int setup(void **state)
     buf_release(&err);
     if (harness_nats_start(&nats) != 0)
         return -1;
-    return 0;
+    hf = hf_fixture_start(HF_TOKEN);
+    return hf ? 0 : -1;
 }
 
 static int teardown(void **state)
@@ -202,6 +208,7 @@ static int teardown(void **state)
         docker_run(NULL, true, 60000, "rmi", worker_image, gateway_image, NULL);
         harness_stop(&nats);
     }
+    hf_fixture_stop(hf);
     if (dockerd > 0) {
         int st = harness_kill(dockerd, 60000);
         fprintf(stderr, "stopped the dockerd this test started (status %d)\n", st);
@@ -311,21 +318,31 @@ static bool wait_ready(int port)
 /* --- containers ------------------------------------------------------------ */
 
 /* Starts a worker container as the Deployment configures one (environment,
- * two job slots), locked down as its securityContext locks it. Its metrics
- * port in *port. */
-static int start_worker_container(const char *name, const char *id, int *port)
+ * two job slots), locked down as its securityContext locks it; with the
+ * Hugging Face engine against the fixture when with_hf. Its metrics port in
+ * *port. */
+static int start_worker_container(const char *name, const char *id, bool with_hf, int *port)
 {
     *port = harness_free_port();
     char *e_nats = xasprintf("NATS_URL=%s", nats.url);
     char *e_metrics = xasprintf("METRICS_ADDR=127.0.0.1:%d", *port);
     char *e_id = xasprintf("WORKER_ID=%s", id);
-    int rc = docker_run(NULL, false, 60000, "run", "-d", "--name", name, "--network", "host",
+    char *e_hf = xasprintf("HF_API_URL=%s", with_hf ? hf_fixture_url(hf) : "");
+    int rc;
+    if (with_hf)
+        rc = docker_run(NULL, false, 60000, "run", "-d", "--name", name, "--network", "host",
+                        "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+                        "-e", e_nats, "-e", e_metrics, "-e", e_id, "-e", "WORKER_CONCURRENCY=2",
+                        "-e", e_hf, "-e", "HF_API_TOKEN=" HF_TOKEN, worker_image, "-v", NULL);
+    else
+        rc = docker_run(NULL, false, 60000, "run", "-d", "--name", name, "--network", "host",
                         "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
                         "-e", e_nats, "-e", e_metrics, "-e", e_id, "-e", "WORKER_CONCURRENCY=2",
                         worker_image, "-v", NULL);
     free(e_nats);
     free(e_metrics);
     free(e_id);
+    free(e_hf);
     if (rc == 0 && !wait_ready(*port)) {
         fprintf(stderr, "worker container %s is not ready\n", name);
         rc = -1;
@@ -517,7 +534,7 @@ static void test_meme_through_containers(void **state)
     (void)state;
     need_images();
     int port_a;
-    assert_int_equal(start_worker_container(names[0], "ctr-worker-a", &port_a), 0);
+    assert_int_equal(start_worker_container(names[0], "ctr-worker-a", false, &port_a), 0);
     assert_int_equal(start_gateway_container(), 0);
 
     char *url = xasprintf("%s/api/v1/memes", gateway_url);
@@ -569,9 +586,10 @@ struct client {
 };
 
 static atomic_bool clients_stop;
-static atomic_int answered_by_stopped, answered_by_other;
+static atomic_int answered_by_other;
 
-/* Posts memes one after another until told to stop (at most 400). */
+/* Posts memes one after another until told to stop (at most 400), made by
+ * the Hugging Face engine (the fixture) with captions on top. */
 static void *client_main(void *arg)
 {
     struct client *c = arg;
@@ -579,7 +597,8 @@ static void *client_main(void *arg)
     for (int i = 0; i < 400 && !atomic_load(&clients_stop); i++) {
         char json[160];
         snprintf(json, sizeof(json),
-                 "{\"prompt\":\"scale in %d-%d | nothing lost\",\"size\":1024,\"format\":\"%s\"}",
+                 "{\"prompt\":\"scale in %d-%d | nothing lost\",\"engine\":\"hf\",\"size\":512,"
+                 "\"format\":\"%s\"}",
                  c->index, i, i % 2 ? "jpeg" : "png");
         struct http_resp r;
         c->sent++;
@@ -591,7 +610,6 @@ static void *client_main(void *arg)
         good ? c->ok++ : c->bad++;
         if (good && strcmp(r.worker, "ctr-worker-c") == 0) {
             c->from_stopped++;
-            atomic_fetch_add(&answered_by_stopped, 1);
         } else if (good && strcmp(r.worker, "ctr-worker-b") == 0) {
             c->from_other++;
             atomic_fetch_add(&answered_by_other, 1);
@@ -613,32 +631,56 @@ static bool reached(void *arg)
     return atomic_load(a->counter) >= a->n;
 }
 
+static bool all_slots_held(void *arg)
+{
+    (void)arg;
+    return hf_fixture_held(hf) >= 4; /* two workers, two slots each */
+}
+
+static bool says_draining(void *arg)
+{
+    char *logs = container_logs(arg);
+    bool yes = strstr(logs, "msg=\"draining\"") != NULL;
+    free(logs);
+    return yes;
+}
+
 /* KEDA scaling in: SIGTERM to one of two worker containers while clients
- * keep sending. It drains and exits 0; every request is answered, every job
- * it took is answered by it, the rest by the other worker. */
+ * keep sending, with both of its job slots busy (the model holds their
+ * requests until the worker has begun to drain). It finishes them and exits
+ * 0; every request is answered, every job it made by it, the rest by the
+ * other worker. */
 static void test_sigterm_drains_under_load(void **state)
 {
     (void)state;
     need_images();
+    enum hf_fixture_step hold[] = {HF_FX_HOLD};
+    hf_fixture_script(hf, hold, 1, 0);
     int port_b, port_c;
-    assert_int_equal(start_worker_container(names[4], "ctr-worker-c", &port_c), 0);
-    assert_int_equal(start_worker_container(names[1], "ctr-worker-b", &port_b), 0);
+    assert_int_equal(start_worker_container(names[4], "ctr-worker-c", true, &port_c), 0);
+    assert_int_equal(start_worker_container(names[1], "ctr-worker-b", true, &port_b), 0);
 
     enum { CLIENTS = 8 };
     struct client clients[CLIENTS];
     atomic_store(&clients_stop, false);
-    atomic_store(&answered_by_stopped, 0);
     atomic_store(&answered_by_other, 0);
     for (int i = 0; i < CLIENTS; i++) {
         clients[i] = (struct client){.index = i};
         assert_int_equal(pthread_create(&clients[i].thread, NULL, client_main, &clients[i]), 0);
     }
-    /* Under load: the worker to stop has answered some; the clients keep going. */
-    struct at_least stopped_busy = {&answered_by_stopped, 10};
-    bool loaded = harness_wait_for(reached, &stopped_busy, 60000);
-    int stop_rc = -1;
-    if (loaded)
-        stop_rc = docker_run(NULL, false, 120000, "stop", "-t", "60", names[4], NULL);
+    /* Under load: every slot of both workers waits on the model, and the
+     * other requests wait in the stream. Then SIGTERM, and the model
+     * answers once the worker has begun to drain. */
+    bool loaded = harness_wait_for(all_slots_held, NULL, 60000);
+    int kill_rc = -1;
+    bool draining = false;
+    if (loaded) {
+        kill_rc = docker_run(NULL, false, 60000, "kill", "-s", "TERM", names[4], NULL);
+        draining = harness_wait_for(says_draining, names[4], 30000);
+    }
+    hf_fixture_release(hf);
+    struct buf waited = BUF_INIT;
+    int wait_rc = docker_run(&waited, false, 120000, "wait", names[4], NULL);
     /* The other worker goes on answering after it is gone. */
     struct at_least other_after = {&answered_by_other, atomic_load(&answered_by_other) + 20};
     bool other_went_on = harness_wait_for(reached, &other_after, 60000);
@@ -664,15 +706,21 @@ static void test_sigterm_drains_under_load(void **state)
            "%ld; container %s\n",
            sent, ok, from_stopped, from_other, in_flight, done, retried, state_s);
     assert_true(loaded);
-    assert_int_equal(stop_rc, 0);
+    assert_int_equal(kill_rc, 0);
+    assert_true(draining);
+    assert_int_equal(wait_rc, 0);
+    assert_int_equal(atoi((char *)waited.data), 0);
+    buf_release(&waited);
     assert_true(other_went_on);
     assert_string_equal(state_s, "exited 0 false");
     assert_int_equal(bad, 0);
     assert_int_equal(ok, sent);
     assert_int_equal(from_stopped + from_other, ok);
-    assert_true(in_flight >= 0);
-    /* Every job it finished reached its client: none was lost on the way out. */
-    assert_int_equal(done, from_stopped);
+    assert_int_equal(in_flight, 2); /* both slots were busy when the signal came */
+    /* It finished what it held and nothing more, and each reached its client. */
+    assert_int_equal(done, 2);
+    assert_int_equal(from_stopped, 2);
+    assert_int_equal(retried, 0);
     assert_null(strstr(logs, "level=error"));
     free(state_s);
     free(logs);
