@@ -253,7 +253,9 @@ check-deps:
 # Their build stage starts from the official debian:bookworm where a
 # registry answers, else from a Debian made here from Debian's packages
 # (scripts/image-base, cached under build/images/). The build stage reaches
-# the Debian mirror as apt on this machine does (--network host).
+# the Debian mirror as apt on this machine does (--network host). It is
+# kept as meme-build:cache (the next build reuses its packages); what
+# earlier builds left untagged (build stages, replaced images) is pruned.
 # DOCKER=podman works too; the k8s/overlays/local overlay expects tag dev.
 DOCKER    ?= docker
 IMAGE_TAG ?= dev
@@ -267,6 +269,9 @@ images:
 	@command -v $(DOCKER) >/dev/null 2>&1 || { echo "make images: \"$(DOCKER)\" is not installed; install Docker (scripts/install-deps --images) or set DOCKER=podman" >&2; exit 1; }
 	@$(DOCKER) info >/dev/null 2>&1 || { echo "make images: no container engine answers (is the Docker daemon running, and may you use it?)" >&2; exit 1; }
 	@base=$$(scripts/image-base $(DOCKER)) || exit 1; \
+	echo "$(DOCKER) build -f docker/worker.Dockerfile --target build --build-arg BASE_IMAGE=$$base -t meme-build:cache ."; \
+	$(DOCKER) build --network host -f docker/worker.Dockerfile --target build \
+	    --build-arg BASE_IMAGE="$$base" --build-arg VERSION="$(VERSION)" -t meme-build:cache . || exit 1; \
 	for name in worker gateway; do \
 	    tag=$(IMAGE_PREFIX)meme-$$name:$(IMAGE_TAG); \
 	    echo "$(DOCKER) build -f docker/$$name.Dockerfile --build-arg BASE_IMAGE=$$base -t $$tag ."; \
@@ -275,7 +280,8 @@ images:
 	        --build-arg SOURCE="$(IMAGE_SOURCE)" --build-arg REVISION="$(IMAGE_REVISION)" \
 	        --build-arg LICENSES="$(IMAGE_LICENSES)" -t "$$tag" . || exit 1; \
 	    echo "$$tag: $$($(DOCKER) image inspect -f '{{.Size}}' "$$tag" | awk '{ printf "%.1f MB", $$1 / 1e6 }')"; \
-	done
+	done; \
+	$(DOCKER) image prune -f --filter label=org.memectl.stage >/dev/null
 
 install: build
 	install -d $(DESTDIR)$(BINDIR)

@@ -22,6 +22,9 @@ RUN apt-get update \
         libmicrohttpd-dev libncurses-dev libgnutls28-dev \
         ca-certificates fonts-bebas-neue fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/*
+# make images keeps the newest build stage (meme-build:cache) and prunes
+# earlier ones, and earlier runtime images no tag names, by this label.
+LABEL org.memectl.stage=build
 WORKDIR /src
 COPY . .
 ARG VERSION=0.1.0
@@ -38,7 +41,8 @@ ARG VERSION=0.1.0
 ARG SOURCE=
 ARG REVISION=
 ARG LICENSES=NOASSERTION
-LABEL org.opencontainers.image.title="meme-worker" \
+LABEL org.memectl.stage=runtime \
+      org.opencontainers.image.title="meme-worker" \
       org.opencontainers.image.description="memectl's JetStream meme worker" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
