@@ -18,6 +18,7 @@ RUN apt-get update \
         libdeflate-dev libssl-dev libhiredis-dev libcurl4-openssl-dev libyaml-dev \
         libmicrohttpd-dev libncurses-dev libgnutls28-dev \
         ca-certificates fonts-bebas-neue fonts-dejavu-core \
+        fonts-noto-core \
     && rm -rf /var/lib/apt/lists/*
 # make images keeps the newest build stage (meme-build:cache) and prunes
 # earlier ones, and earlier runtime images no tag names, by this label.
@@ -30,6 +31,18 @@ RUN make -j"$(nproc)" OUT=/out VERSION="$VERSION" /out/meme-worker /out/meme-gat
     && docker/rootfs /rootfs/meme-worker /out/meme-worker \
         /usr/share/fonts/opentype/bebas-neue/BebasNeue-Regular.otf \
         /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf \
+        /usr/share/fonts/truetype/noto/NotoSansArabic-Bold.ttf \
+        /usr/share/fonts/truetype/noto/NotoSansHebrew-Bold.ttf \
+        /usr/share/fonts/truetype/noto/NotoSansDevanagari-Bold.ttf \
+        /usr/share/fonts/truetype/noto/NotoSansBengali-Bold.ttf \
+        /usr/share/fonts/truetype/noto/NotoSansTamil-Bold.ttf \
+        /usr/share/fonts/truetype/noto/NotoSansThai-Bold.ttf \
+        /usr/share/fonts/truetype/noto/NotoSansGeorgian-Bold.ttf \
+        /usr/share/fonts/truetype/noto/NotoSansArmenian-Bold.ttf \
+        /usr/share/fonts/truetype/noto/NotoSansEthiopic-Bold.ttf \
+        /usr/share/fonts/truetype/noto/NotoSans-Bold.ttf \
+        /usr/share/fonts/truetype/noto/NotoSansSymbols-Bold.ttf \
+        /usr/share/fonts/truetype/noto/NotoSansSymbols2-Regular.ttf \
     && docker/rootfs /rootfs/meme-gateway /out/meme-gateway --also /bin/sleep
 
 FROM scratch

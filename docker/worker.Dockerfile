@@ -4,7 +4,10 @@
 # Two stages: Debian with the -dev packages builds both programs (the same
 # stage as docker/gateway.Dockerfile, so the second image reuses it); the
 # runtime image is FROM scratch with only meme-worker, the shared libraries
-# it links, the caption fonts (Bebas Neue, DejaVu as fallback), CA
+# it links, the caption fonts (Bebas Neue, then of lib/render/text.c's
+# fallback chain DejaVu and Noto for Arabic, Hebrew, Indic, Thai, Georgian,
+# Armenian, Ethiopic and symbols; Noto CJK (20 MB) and colour emoji (11 MB)
+# would put the image past its 60 MB budget: see docs/deploy.md), CA
 # certificates and the user 10001 (docker/rootfs lays it out): no shell,
 # no package manager. No HEALTHCHECK: Kubernetes probes /healthz and /readyz
 # on the metrics port (METRICS_ADDR).
@@ -21,6 +24,7 @@ RUN apt-get update \
         libdeflate-dev libssl-dev libhiredis-dev libcurl4-openssl-dev libyaml-dev \
         libmicrohttpd-dev libncurses-dev libgnutls28-dev \
         ca-certificates fonts-bebas-neue fonts-dejavu-core \
+        fonts-noto-core \
     && rm -rf /var/lib/apt/lists/*
 # make images keeps the newest build stage (meme-build:cache) and prunes
 # earlier ones, and earlier runtime images no tag names, by this label.
@@ -33,6 +37,18 @@ RUN make -j"$(nproc)" OUT=/out VERSION="$VERSION" /out/meme-worker /out/meme-gat
     && docker/rootfs /rootfs/meme-worker /out/meme-worker \
         /usr/share/fonts/opentype/bebas-neue/BebasNeue-Regular.otf \
         /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf \
+        /usr/share/fonts/truetype/noto/NotoSansArabic-Bold.ttf \
+        /usr/share/fonts/truetype/noto/NotoSansHebrew-Bold.ttf \
+        /usr/share/fonts/truetype/noto/NotoSansDevanagari-Bold.ttf \
+        /usr/share/fonts/truetype/noto/NotoSansBengali-Bold.ttf \
+        /usr/share/fonts/truetype/noto/NotoSansTamil-Bold.ttf \
+        /usr/share/fonts/truetype/noto/NotoSansThai-Bold.ttf \
+        /usr/share/fonts/truetype/noto/NotoSansGeorgian-Bold.ttf \
+        /usr/share/fonts/truetype/noto/NotoSansArmenian-Bold.ttf \
+        /usr/share/fonts/truetype/noto/NotoSansEthiopic-Bold.ttf \
+        /usr/share/fonts/truetype/noto/NotoSans-Bold.ttf \
+        /usr/share/fonts/truetype/noto/NotoSansSymbols-Bold.ttf \
+        /usr/share/fonts/truetype/noto/NotoSansSymbols2-Regular.ttf \
     && docker/rootfs /rootfs/meme-gateway /out/meme-gateway --also /bin/sleep
 
 FROM scratch
