@@ -50,7 +50,7 @@ static const char *const font_candidates[] = {
 static const char *const fallback_candidates[] = {
     "/usr/share/fonts/truetype/noto/NotoSansArabic-Bold.ttf", /* fonts-noto-core */
     "/usr/share/fonts/truetype/noto/NotoSansHebrew-Bold.ttf",
-    "/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf", /* fonts-dejavu-core */
+    "/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf", /* fonts-dejavu-extra */
     "/usr/share/fonts/truetype/noto/NotoSansDevanagari-Bold.ttf",
     "/usr/share/fonts/truetype/noto/NotoSansBengali-Bold.ttf",
     "/usr/share/fonts/truetype/noto/NotoSansTamil-Bold.ttf",
