@@ -282,7 +282,22 @@ static void print_file(const char *path)
     fclose(f);
 }
 
-static int nats_start(struct harness_server *s, bool big_payload, const char *extra_conf)
+static int nats_wait(struct harness_server *s)
+{
+    long long deadline = now_ms() + 10000;
+    while (!port_open(s->port)) {
+        if (now_ms() > deadline || waitpid(s->pid, NULL, WNOHANG) == s->pid) {
+            fprintf(stderr, "harness: nats-server did not start\n");
+            print_file(s->log);
+            return -1;
+        }
+        sleep_ms(10);
+    }
+    return 0;
+}
+
+static int nats_start(struct harness_server *s, bool big_payload, long long max_file_store,
+                      const char *extra_conf)
 {
     memset(s, 0, sizeof(*s));
     char *dir = harness_tmpdir("nats");
@@ -301,38 +316,53 @@ static int nats_start(struct harness_server *s, bool big_payload, const char *ex
     fprintf(f, "listen: 127.0.0.1:%d\nhttp: 127.0.0.1:%d\n", s->port, s->monitor_port);
     if (big_payload)
         fprintf(f, "max_payload: 8388608\n");
-    fprintf(f, "jetstream { store_dir: \"%s/js\" }\n", s->dir);
+    if (max_file_store > 0)
+        fprintf(f, "jetstream { store_dir: \"%s/js\", max_file_store: %lld }\n", s->dir,
+                max_file_store);
+    else
+        fprintf(f, "jetstream { store_dir: \"%s/js\" }\n", s->dir);
     if (extra_conf)
         fprintf(f, "%s\n", extra_conf);
     fclose(f);
     snprintf(s->url, sizeof(s->url), "nats://127.0.0.1:%d", s->port);
     char *argv[] = {"nats-server", "-c", conf, NULL};
     s->pid = harness_spawn(argv, NULL, s->log);
-    long long deadline = now_ms() + 10000;
-    while (!port_open(s->port)) {
-        if (now_ms() > deadline || waitpid(s->pid, NULL, WNOHANG) == s->pid) {
-            fprintf(stderr, "harness: nats-server did not start\n");
-            print_file(s->log);
-            return -1;
-        }
-        sleep_ms(10);
-    }
-    return 0;
+    return nats_wait(s);
 }
 
 int harness_nats_start(struct harness_server *s)
 {
-    return nats_start(s, true, NULL);
+    return nats_start(s, true, 0, NULL);
 }
 
 int harness_nats_start_conf(struct harness_server *s, const char *extra_conf)
 {
-    return nats_start(s, true, extra_conf);
+    return nats_start(s, true, 0, extra_conf);
 }
 
 int harness_nats_start_default_payload(struct harness_server *s)
 {
-    return nats_start(s, false, NULL);
+    return nats_start(s, false, 0, NULL);
+}
+
+int harness_nats_start_store(struct harness_server *s, long long max_file_store)
+{
+    return nats_start(s, true, max_file_store, NULL);
+}
+
+int harness_nats_restart(struct harness_server *s, bool wipe)
+{
+    char conf[300], js[300];
+    if (s->pid > 0)
+        harness_stop(s);
+    if (wipe) {
+        snprintf(js, sizeof(js), "%s/js", s->dir);
+        harness_rmrf(js);
+    }
+    snprintf(conf, sizeof(conf), "%s/nats.conf", s->dir);
+    char *argv[] = {"nats-server", "-c", conf, NULL};
+    s->pid = harness_spawn(argv, NULL, s->log);
+    return nats_wait(s);
 }
 
 static bool redis_pong(int port)
@@ -356,6 +386,8 @@ static bool redis_pong(int port)
     return ok;
 }
 
+static int redis_spawn(struct harness_server *s);
+
 int harness_redis_start(struct harness_server *s)
 {
     memset(s, 0, sizeof(*s));
@@ -367,6 +399,18 @@ int harness_redis_start(struct harness_server *s)
     snprintf(s->log, sizeof(s->log), "%s/server.log", s->dir);
     s->port = harness_free_port();
     snprintf(s->url, sizeof(s->url), "redis://127.0.0.1:%d", s->port);
+    return redis_spawn(s);
+}
+
+int harness_redis_restart(struct harness_server *s)
+{
+    if (s->pid > 0)
+        harness_stop(s);
+    return redis_spawn(s);
+}
+
+static int redis_spawn(struct harness_server *s)
+{
     char port[16];
     snprintf(port, sizeof(port), "%d", s->port);
     char *argv[] = {"redis-server", "--port", port, "--bind",       "127.0.0.1", "--dir",

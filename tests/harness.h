@@ -31,7 +31,16 @@ int harness_nats_start(struct harness_server *s);
 int harness_nats_start_conf(struct harness_server *s, const char *extra_conf);
 /* Same, with max_payload left at the server's 1 MiB default. */
 int harness_nats_start_default_payload(struct harness_server *s);
+/* Same as harness_nats_start(), with JetStream's file store limited to
+ * max_file_store bytes (the server's max_file_store). */
+int harness_nats_start_store(struct harness_server *s, long long max_file_store);
+/* Starts a stopped nats-server again on the same port with its configuration;
+ * with wipe, its JetStream store is removed first (a fresh, empty broker).
+ * 0 once it accepts connections, or -1. */
+int harness_nats_restart(struct harness_server *s, bool wipe);
 int harness_redis_start(struct harness_server *s);
+/* Starts a stopped redis-server again on the same port. 0 or -1. */
+int harness_redis_restart(struct harness_server *s);
 /* Stops the server (its directory stays until harness_finish). */
 void harness_stop(struct harness_server *s);
 /* Ends a test program: removes every scratch directory, or, when a test
