@@ -240,7 +240,7 @@ static void test_bad_requests_are_terminated(void **state)
     double t0 = wt_now_s();
     for (int i = 0; i < ncases; i++) {
         char subj[32], msgid[32];
-        snprintf(subj, sizeof(subj), "t.bad.%d", i);
+        snprintf(subj, sizeof(subj), "_INBOX.t.bad.%d", i);
         snprintf(msgid, sizeof(msgid), "bad-msg-%d", i);
         char *payload = subst(cases[i].payload, subj);
         assert_int_equal(tally_publish_raw(&t, msgid, payload, strlen(payload)), 0);

@@ -475,7 +475,7 @@ static void test_worker_keeps_the_token_secret(void **state)
     natsConnection *nc = NULL;
     natsSubscription *replies = NULL, *events = NULL;
     assert_int_equal(natsConnection_ConnectTo(&nc, nats.url), NATS_OK);
-    assert_int_equal(natsConnection_SubscribeSync(&replies, nc, "t.sec.*"), NATS_OK);
+    assert_int_equal(natsConnection_SubscribeSync(&replies, nc, "_INBOX.t.sec.*"), NATS_OK);
     assert_int_equal(natsConnection_SubscribeSync(&events, nc, PROTO_SUBJECT_EVENTS), NATS_OK);
     assert_int_equal(natsConnection_Flush(nc), NATS_OK);
 
@@ -492,7 +492,7 @@ static void test_worker_keeps_the_token_secret(void **state)
     assert_int_equal(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
     for (int i = 0; i < 2; i++) {
         char *json = xasprintf("{\"id\":\"sec-%d\",\"prompt\":\"a cat | in a hat\","
-                               "\"reply\":\"t.sec.%d\",\"engine\":\"hf\",\"size\":64}",
+                               "\"reply\":\"_INBOX.t.sec.%d\",\"engine\":\"hf\",\"size\":64}",
                                i, i);
         jsPubAck *ack = NULL;
         assert_int_equal(

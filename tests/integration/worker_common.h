@@ -67,7 +67,7 @@ static inline pid_t wt_worker(const char *url, const char *dir, const char *id, 
     return pid;
 }
 
-/* Replies per request index, counted as they arrive on "<prefix>.<index>". */
+/* Replies per request index, counted as they arrive on "_INBOX.<prefix>.<index>". */
 struct tally {
     natsConnection *nc;
     jsCtx *js;
@@ -118,12 +118,13 @@ static inline void tally_on_msg(natsConnection *nc, natsSubscription *sub, natsM
     (void)sub;
 }
 
-/* Connects a client and subscribes to "<prefix>.*". 0 or -1. */
+/* Connects a client and subscribes to "_INBOX.<prefix>.*" (replies go only
+ * to inboxes). 0 or -1. */
 static inline int tally_open(struct tally *t, const char *url, const char *prefix)
 {
     memset(t, 0, sizeof(*t));
     pthread_mutex_init(&t->lock, NULL);
-    snprintf(t->prefix, sizeof(t->prefix), "%s", prefix);
+    snprintf(t->prefix, sizeof(t->prefix), "%s%s", PROTO_INBOX_PREFIX, prefix);
     natsOptions *o = NULL;
     natsOptions_Create(&o);
     natsOptions_SetURL(o, url);
@@ -136,7 +137,7 @@ static inline int tally_open(struct tally *t, const char *url, const char *prefi
         return -1;
     if (natsConnection_JetStream(&t->js, t->nc, NULL) != NATS_OK)
         return -1;
-    char *subj = xasprintf("%s.*", prefix);
+    char *subj = xasprintf("%s.*", t->prefix);
     s = natsConnection_Subscribe(&t->sub, t->nc, subj, tally_on_msg, t);
     free(subj);
     if (s == NATS_OK)
