@@ -77,7 +77,7 @@ int cmd_get(struct cli *cli, int argc, char **argv)
     char id[PROTO_ID_MAX + 1];
     if (!proto_id_valid(it.positional[0])) {
         char *safe = term_sanitize_dup(it.positional[0]);
-        cli_error("\"%.80s\" is not a request id (1 to %d of A-Z a-z 0-9 . _ : -)", safe,
+        cli_error("\"%.80s\" is not a request id (1 to %d of A-Z a-z 0-9 _ : -)", safe,
                   PROTO_ID_MAX);
         free(safe);
         opt_release(&it);

@@ -33,6 +33,9 @@ static const struct {
     {MEME_E_INTERNAL, "internal", 1},
     {MEME_E_SHUTTING_DOWN, "shutting_down", 1},
     {MEME_E_REFUSED, "engine_refused", 0},
+    {MEME_E_REPLY_NOT_ALLOWED, "reply_not_allowed", 0},
+    {MEME_E_ID_CONFLICT, "id_conflict", 0},
+    {MEME_E_QUEUE_FULL, "queue_full", 1},
 };
 
 _Static_assert(sizeof(codes) / sizeof(codes[0]) == MEME_CODE_COUNT, "code table is complete");

@@ -26,10 +26,13 @@ enum meme_code {
     MEME_E_IO = -16,
     MEME_E_INTERNAL = -17,
     MEME_E_SHUTTING_DOWN = -18,
-    MEME_E_REFUSED = -19, /* an engine's service refused for good (4xx, redirect) */
+    MEME_E_REFUSED = -19,           /* an engine's service refused for good (4xx, redirect) */
+    MEME_E_REPLY_NOT_ALLOWED = -20, /* a reply subject outside the inbox prefixes */
+    MEME_E_ID_CONFLICT = -21,       /* the id belongs to another request's result */
+    MEME_E_QUEUE_FULL = -22,        /* the stream refuses new requests: it is at its limit */
 };
 
-#define MEME_CODE_COUNT 20
+#define MEME_CODE_COUNT 23
 
 struct meme_err {
     int code;

@@ -1,9 +1,9 @@
 /*
- * meme-gateway main: options and environment, the NATS connection (made in
- * the background so the gateway serves its page and probes, and answers 503,
- * while NATS is not there yet), the stream and consumer provisioning (so
- * KEDA can read the lag before any worker has ever run), and a shutdown
- * that stops being ready, drains requests in flight, then exits.
+ * meme-gateway main: options and environment, the NATS connection made in
+ * the background (gateway_nats.c) so the gateway serves its page and
+ * probes, and answers 503, while NATS is not there yet, the check every
+ * few seconds that the stream and consumer are there, and a
+ * shutdown that stops being ready, drains requests in flight, then exits.
  */
 #include "clock.h"
 #include "gateway.h"
@@ -204,39 +204,6 @@ static int parse_args(int argc, char **argv, struct gateway_config *cfg)
     return 0;
 }
 
-/* One connect attempt; on success publishes the connection to the handlers
- * and makes sure the stream and consumer exist. */
-static bool try_connect(struct gateway *gw, bool *warned)
-{
-    struct meme_err err = {0};
-    char red[512];
-    mq_url_redacted(gw->cfg.nats_url, red, sizeof(red));
-    struct mq_conn *mq = xcalloc(1, sizeof(*mq));
-    struct mq_connect_opts o = {.url = gw->cfg.nats_url,
-                                .name = gw->cfg.id,
-                                .reconnect = true,
-                                .user = gw->cfg.nats_user,
-                                .password = gw->cfg.nats_password,
-                                .creds_file = gw->cfg.nats_creds};
-    if (mq_connect(mq, &o, &err) < 0) {
-        mq_close(mq);
-        free(mq);
-        if (!*warned)
-            log_warn("msg=\"waiting for NATS; answering 503 until it is there\" error=\"%s\"",
-                     err.msg);
-        *warned = true;
-        return false;
-    }
-    /* KEDA reads the consumer's lag: it must exist before the first worker. */
-    if (mq_ensure_stream(mq, gw->cfg.stream, &err) < 0 ||
-        mq_ensure_consumer(mq, gw->cfg.stream, gw->cfg.consumer, PROTO_ACK_WAIT_MS, &err) < 0)
-        log_warn("msg=\"cannot provision the stream; workers will\" error=\"%s\"", err.msg);
-    atomic_store(&gw->mq, mq);
-    log_info("msg=\"connected to NATS\" nats=%s stream=%s consumer=%s max_payload=%lld", red,
-             gw->cfg.stream, gw->cfg.consumer, (long long)natsConnection_GetMaxPayload(mq->nc));
-    return true;
-}
-
 int main(int argc, char **argv)
 {
     struct gateway gw;
@@ -271,14 +238,19 @@ int main(int argc, char **argv)
              gw.cfg.header_timeout_s, gw.cfg.body_timeout_s, gw.cfg.max_conns, gw.cfg.id);
 
     bool warned = false;
-    double next_try = 0, backoff = 0.25;
+    double next_try = 0, backoff = 0.25, next_check = 0;
     int sig = 0;
     for (;;) {
-        if (!atomic_load(&gw.mq) && clock_now_s() >= next_try) {
-            if (!try_connect(&gw, &warned)) {
+        struct mq_conn *mq = atomic_load(&gw.mq);
+        if (!mq && clock_now_s() >= next_try) {
+            if (!gateway_nats_connect(&gw, &warned)) {
                 next_try = clock_now_s() + backoff;
                 backoff = backoff < 2 ? backoff * 2 : 5;
             }
+            next_check = clock_now_s() + GATEWAY_CHECK_MS / 1000.0;
+        } else if (mq && (atomic_exchange(&gw.need_check, false) || clock_now_s() >= next_check)) {
+            gateway_nats_check(&gw, mq);
+            next_check = clock_now_s() + GATEWAY_CHECK_MS / 1000.0;
         }
         struct timespec tick = {0, 100 * 1000 * 1000};
         sig = sigtimedwait(&sigs, NULL, &tick);

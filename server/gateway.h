@@ -20,6 +20,8 @@ struct gateway_http;
 struct gateway_guard;
 struct MHD_Daemon;
 
+#define GATEWAY_CHECK_MS 2000
+
 struct gateway_config {
     const char *listen; /* "HOST:PORT", "[V6]:PORT" or ":PORT" */
     const char *nats_url;
@@ -63,6 +65,11 @@ struct gateway {
     atomic_bool stopping; /* SIGTERM seen: not ready, finish what is in flight */
     atomic_bool aborting; /* drain time is over: give up waiting on replies */
     atomic_int in_flight;
+    /* Lost state: the main thread checks every GATEWAY_CHECK_MS (at once
+     * when need_check is set) that the stream, consumer and bucket exist,
+     * recreating what is missing; provisioned is what it last found. */
+    atomic_bool need_check;
+    atomic_bool provisioned;
     pthread_mutex_t kv_lock;
     kvStore *kv;                  /* the results bucket once bound (under kv_lock) */
     struct gw_progress *progress; /* what workers said about the POSTs waiting */
@@ -108,6 +115,16 @@ size_t gateway_guard_head_end(const char *buf, size_t len);
 /* Checks a complete request head: 0, or the HTTP status to answer (400,
  * 413) with the reason in *why (static text, valid until the next call). */
 int gateway_guard_check(const char *head, size_t len, size_t body_max, const char **why);
+
+/* NATS (gateway_nats.c). One connect attempt: on success the connection is
+ * published in gw->mq and the stream and consumer are made when missing;
+ * the first failure is logged (warned). */
+bool gateway_nats_connect(struct gateway *gw, bool *warned);
+/* Checks, and recreates when missing, the stream and consumer. */
+void gateway_nats_check(struct gateway *gw, struct mq_conn *mq);
+/* Ready to take memes: not stopping, connected, and the stream and consumer
+ * were there at the last check. Fills why when not. */
+bool gateway_ready(struct gateway *gw, char *why, size_t whysz);
 
 /* Metrics (gateway_metrics.c): init before the HTTP daemon starts, free
  * after it stopped; observe from any thread. */

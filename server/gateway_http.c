@@ -171,12 +171,16 @@ static int status_for_code(int code)
     case MEME_E_INVALID_UTF8:
     case MEME_E_UNKNOWN_TEMPLATE:
     case MEME_E_UNKNOWN_ENGINE:
+    case MEME_E_REPLY_NOT_ALLOWED:
         return 400;
+    case MEME_E_ID_CONFLICT:
+        return 409;
     case MEME_E_NOT_FOUND:
         return 404;
     case MEME_E_UNREACHABLE:
     case MEME_E_NATS:
     case MEME_E_SHUTTING_DOWN:
+    case MEME_E_QUEUE_FULL:
         return 503;
     case MEME_E_TIMEOUT:
         return 504;
@@ -297,7 +301,10 @@ static enum MHD_Result post_meme(struct MHD_Connection *conn, struct gateway *gw
         goto out;
     }
     if (prc < 0) {
-        r = respond_error(conn, st, 503, req.id, MEME_E_NATS, "%s", err.msg);
+        if (prc == MEME_E_NOT_FOUND)
+            atomic_store(&gw->need_check, true); /* recreate the stream now */
+        r = respond_error(conn, st, 503, req.id, prc == MEME_E_NOT_FOUND ? MEME_E_NATS : prc, "%s",
+                          err.msg);
         goto out;
     }
     double deadline = st->t0 + gw->cfg.timeout_s;
@@ -379,7 +386,7 @@ static enum MHD_Result get_meme(struct MHD_Connection *conn, struct gateway *gw,
     size_t len = 0;
     if (!proto_id_valid(id))
         return respond_error(conn, st, 400, NULL, MEME_E_BAD_REQUEST,
-                             "a meme id is 1 to %d of A-Z a-z 0-9 . _ : -", PROTO_ID_MAX);
+                             "a meme id is 1 to %d of A-Z a-z 0-9 _ : -", PROTO_ID_MAX);
     struct mq_conn *mq = connected(gw);
     if (!mq)
         return respond_unreachable(conn, gw, st, id);
@@ -413,7 +420,7 @@ static enum MHD_Result get_status(struct MHD_Connection *conn, struct gateway *g
     struct buf b = BUF_INIT;
     if (!proto_id_valid(id))
         return respond_error(conn, st, 400, NULL, MEME_E_BAD_REQUEST,
-                             "a meme id is 1 to %d of A-Z a-z 0-9 . _ : -", PROTO_ID_MAX);
+                             "a meme id is 1 to %d of A-Z a-z 0-9 _ : -", PROTO_ID_MAX);
     if (!gateway_progress_json(gw->progress, id, &b)) {
         struct mq_conn *mq = connected(gw);
         if (!mq)
@@ -588,11 +595,11 @@ static enum MHD_Result get_api_health(struct MHD_Connection *conn, struct gatewa
 static enum MHD_Result get_readyz(struct MHD_Connection *conn, struct gateway *gw,
                                   struct gw_req *st)
 {
-    if (atomic_load(&gw->stopping))
-        return respond_copy(conn, st, 503, "text/plain; charset=utf-8", "stopping\n", 9);
-    if (!connected(gw))
-        return respond_copy(conn, st, 503, "text/plain; charset=utf-8", "nats disconnected\n", 18);
-    return respond_copy(conn, st, 200, "text/plain; charset=utf-8", "ok\n", 3);
+    char why[200], body[220];
+    if (gateway_ready(gw, why, sizeof(why)))
+        return respond_copy(conn, st, 200, "text/plain; charset=utf-8", "ok\n", 3);
+    int n = snprintf(body, sizeof(body), "%s\n", why);
+    return respond_copy(conn, st, 503, "text/plain; charset=utf-8", body, (size_t)n);
 }
 
 static enum gw_route route_of(const char *url)

@@ -80,6 +80,10 @@ static void usage(FILE *f)
           "                            included (env REQUEST_DEADLINE; default 120; a quarter\n"
           "                            of it for fast_mode)\n"
           "      --no-results          do not store results in the meme-results bucket\n"
+          "      --reply-prefix PREFIX allow private replies under PREFIX too, besides _INBOX.\n"
+          "                            (env MEME_REPLY_PREFIX; for example \"acme.inbox.\")\n"
+          "      --stall-timeout SECS  /healthz fails after this long without a working fetch\n"
+          "                            (env WORKER_STALL_TIMEOUT; default 60)\n"
           "      --font FILE           caption font (env MEME_FONT)\n"
           "      --templates DIR       extra template images (env MEME_TEMPLATE_DIR)\n"
           "      --id NAME             worker id in heartbeats and replies (env WORKER_ID)\n"
@@ -156,6 +160,8 @@ static int parse_args(int argc, char **argv, struct worker_config *cfg)
         O_HF_TIMEOUT,
         O_NO_RESULTS,
         O_DEADLINE,
+        O_REPLY_PREFIX,
+        O_STALL_TIMEOUT,
     };
     static const struct option longopts[] = {
         {"nats", required_argument, NULL, 's'},
@@ -172,6 +178,8 @@ static int parse_args(int argc, char **argv, struct worker_config *cfg)
         {"hf-timeout", required_argument, NULL, O_HF_TIMEOUT},
         {"no-results", no_argument, NULL, O_NO_RESULTS},
         {"deadline", required_argument, NULL, O_DEADLINE},
+        {"reply-prefix", required_argument, NULL, O_REPLY_PREFIX},
+        {"stall-timeout", required_argument, NULL, O_STALL_TIMEOUT},
         {"font", required_argument, NULL, O_FONT},
         {"templates", required_argument, NULL, O_TEMPLATES},
         {"id", required_argument, NULL, O_ID},
@@ -201,7 +209,9 @@ static int parse_args(int argc, char **argv, struct worker_config *cfg)
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     cfg->concurrency = cores > 0 ? (int)(cores > 64 ? 64 : cores) : 1;
     cfg->drain_timeout_ms = 25000;
+    cfg->stall_timeout_ms = 60000;
     cfg->cache_ttl_s = CACHE_TTL_DEFAULT;
+    cfg->reply_prefix = env_or("MEME_REPLY_PREFIX", NULL);
     snprintf(cfg->id, sizeof(cfg->id), "%s", env_or("WORKER_ID", ""));
     if (!cfg->id[0])
         snprintf(cfg->id, sizeof(cfg->id), "%s-%d", host, (int)getpid());
@@ -221,6 +231,11 @@ static int parse_args(int argc, char **argv, struct worker_config *cfg)
         if (parse_num("REQUEST_DEADLINE", s, 1, 86400, &v) < 0)
             return 2;
         cfg->deadline_ms = (int)v * 1000;
+    }
+    if ((s = env_or("WORKER_STALL_TIMEOUT", NULL))) {
+        if (parse_num("WORKER_STALL_TIMEOUT", s, 1, 86400, &v) < 0)
+            return 2;
+        cfg->stall_timeout_ms = (int)v * 1000;
     }
     if ((s = env_or("CACHE_TTL", NULL))) {
         if (parse_num("CACHE_TTL", s, 1, 30 * 86400, &v) < 0)
@@ -283,6 +298,14 @@ static int parse_args(int argc, char **argv, struct worker_config *cfg)
                 return 2;
             cfg->deadline_ms = (int)v * 1000;
             break;
+        case O_REPLY_PREFIX:
+            cfg->reply_prefix = *optarg ? optarg : NULL;
+            break;
+        case O_STALL_TIMEOUT:
+            if (parse_num("--stall-timeout", optarg, 1, 86400, &v) < 0)
+                return 2;
+            cfg->stall_timeout_ms = (int)v * 1000;
+            break;
         case O_FONT:
             cfg->font = optarg;
             break;
@@ -313,6 +336,14 @@ static int parse_args(int argc, char **argv, struct worker_config *cfg)
     }
     /* fast_mode asks for an answer in seconds: it gives up sooner too. */
     cfg->deadline_fast_ms = cfg->deadline_ms / 4 > 1000 ? cfg->deadline_ms / 4 : 1000;
+    if (cfg->reply_prefix && !proto_reply_prefix_valid(cfg->reply_prefix)) {
+        fprintf(stderr,
+                "meme-worker: --reply-prefix must be subject tokens ending in '.', not starting "
+                "with '$' or \"meme.\" and without wildcards (for example \"acme.inbox.\"), not "
+                "\"%s\"\n",
+                cfg->reply_prefix);
+        return 2;
+    }
     if (strcmp(cfg->engine, "local") != 0 && strcmp(cfg->engine, "hf") != 0) {
         fprintf(stderr, "meme-worker: --engine must be local or hf, not \"%s\"\n", cfg->engine);
         return 2;
@@ -374,6 +405,13 @@ static void metrics_init(struct worker *w)
         m->reg, "meme_worker_queue_wait_seconds",
         "Time from the request being stored in JetStream to a worker starting it.", NULL,
         e2e_bounds, sizeof(e2e_bounds) / sizeof(e2e_bounds[0]));
+    m->replies_refused = metrics_counter(
+        m->reg, "meme_worker_replies_refused_total",
+        "Requests refused because their reply subject is not an inbox (reply_not_allowed).", NULL);
+    m->provisioned = metrics_counter(m->reg, "meme_worker_provisioned_total",
+                                     "Streams, consumers and buckets this worker created because "
+                                     "they were missing, by object.",
+                                     "object");
     const char *info[] = {MEME_VERSION, w->cfg.id};
     metrics_set(m->info, info, 1);
     metrics_set(m->concurrency, NULL, w->cfg.concurrency);
@@ -388,6 +426,10 @@ static void metrics_init(struct worker *w)
     for (size_t i = 0; i < 3; i++)
         metrics_add(m->cache, &results[i], 0);
     metrics_add(m->redeliveries, NULL, 0);
+    metrics_add(m->replies_refused, NULL, 0);
+    static const char *const objects[] = {"stream", "consumer", "bucket"};
+    for (size_t i = 0; i < 3; i++)
+        metrics_add(m->provisioned, &objects[i], 0);
 }
 
 static void publish_heartbeat(struct worker *w)
@@ -416,11 +458,84 @@ static void publish_heartbeat(struct worker *w)
     json_object_set_new(o, "draining", json_boolean(draining));
     json_object_set_new(o, "started", json_integer(w->started_ms / 1000));
     json_object_set_new(o, "ts", json_integer(clock_wall_ms() / 1000));
-    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    char *s = proto_json_dump(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_decref(o);
-    if (s) {
-        natsConnection_PublishString(w->mq.nc, PROTO_SUBJECT_HEARTBEAT, s);
-        free(s);
+    natsConnection_PublishString(w->mq.nc, PROTO_SUBJECT_HEARTBEAT, s);
+    free(s);
+}
+
+/* nats.c's thread: the connection dropped or came back. After a reconnect
+ * the server may be a fresh one with an empty store: check at once. */
+static void on_disconnected(natsConnection *nc, void *arg)
+{
+    (void)arg;
+    if (!natsConnection_IsClosed(nc)) /* not our own close at exit */
+        log_warn("msg=\"disconnected from NATS; reconnecting\"");
+}
+
+static void on_reconnected(natsConnection *nc, void *arg)
+{
+    struct worker *w = arg;
+    char url[256] = "", red[300];
+    natsConnection_GetConnectedUrl(nc, url, sizeof(url));
+    log_info("msg=\"reconnected to NATS\" url=%s", mq_url_redacted(url, red, sizeof(red)));
+    atomic_store(&w->need_check, true);
+}
+
+/* Makes sure the stream, the consumer and the results bucket exist with v1
+ * settings, recreating what a fresh server or an operator removed, and says
+ * what it made. 0, or -1 with the reason logged (once per outage). */
+static int provision(struct worker *w, bool first)
+{
+    struct meme_err err = {0};
+    struct mq_provision_report r;
+    struct mq_provision_opts o = {
+        .stream = w->cfg.stream,
+        .consumer = w->cfg.consumer,
+        .bucket = w->cfg.store_results ? PROTO_RESULTS_BUCKET : NULL,
+        .ack_wait_ms = PROTO_ACK_WAIT_MS,
+        .max_value = w->max_payload,
+    };
+    if (mq_provision(&w->mq, &o, &r, &err) < 0) {
+        if (atomic_exchange(&w->provisioned, false) || first)
+            log_error("msg=\"%s\"", err.msg);
+        return -1;
+    }
+    const char *made[3] = {r.made_stream ? "stream" : NULL, r.made_consumer ? "consumer" : NULL,
+                           r.made_bucket ? "bucket" : NULL};
+    for (int i = 0; i < 3; i++)
+        if (made[i])
+            metrics_add(w->m.provisioned, &made[i], 1);
+    if (r.made_stream || r.made_consumer || r.made_bucket)
+        log_msg(first ? LOG_INFO : LOG_WARN,
+                "msg=\"%s\" stream=%s%s consumer=%s%s bucket=%s%s queue_max_bytes=%lld "
+                "queue_max_msgs=%lld results_max_bytes=%lld store=%lld store_from=%s",
+                first ? "created what protocol v1 needs"
+                      : "recreated what was missing (a fresh NATS server, or deleted)",
+                w->cfg.stream, r.made_stream ? "(new)" : "", w->cfg.consumer,
+                r.made_consumer ? "(new)" : "", o.bucket ? o.bucket : "off",
+                r.made_bucket ? "(new)" : "", (long long)r.budget.queue_bytes,
+                (long long)r.budget.queue_msgs, (long long)r.budget.results_bytes,
+                (long long)r.budget.store, r.store_from_account ? "account" : "probe");
+    if (!atomic_exchange(&w->provisioned, true) && !first)
+        log_info("msg=\"stream, consumer and bucket are there again\"");
+    return 0;
+}
+
+/* Refreshes meme_worker_redis_up while idle (jobs refresh it too). */
+static void ping_redis(struct worker *w)
+{
+    struct meme_err err = {0};
+    if (!w->probe_cache)
+        return;
+    if (cache_ping(w->probe_cache, &err) == 0) {
+        metrics_set(w->m.redis_up, NULL, 1);
+        if (atomic_exchange(&w->redis_down, 0) == 1)
+            log_info("msg=\"cache available again\" redis=%s", cache_url_redacted(w->probe_cache));
+    } else {
+        metrics_set(w->m.redis_up, NULL, 0);
+        if (atomic_exchange(&w->redis_down, 1) == 0)
+            log_warn("msg=\"cache unavailable; making memes without it\" error=\"%s\"", err.msg);
     }
 }
 
@@ -441,7 +556,10 @@ static int start(struct worker *w)
                                     .reconnect = true,
                                     .user = env_or("NATS_USER", NULL),
                                     .password = env_or("NATS_PASSWORD", NULL),
-                                    .creds_file = env_or("NATS_CREDS", NULL)};
+                                    .creds_file = env_or("NATS_CREDS", NULL),
+                                    .disconnected = on_disconnected,
+                                    .reconnected = on_reconnected,
+                                    .handler_arg = w};
         if (mq_connect(&w->mq, &o, &err) == 0)
             break;
         mq_close(&w->mq);
@@ -463,11 +581,8 @@ static int start(struct worker *w)
                  "base64) will be refused as too_large. Set max_payload: 8MB in the server "
                  "config\"",
                  (long long)w->max_payload);
-    if (mq_ensure_stream(&w->mq, w->cfg.stream, &err) < 0 ||
-        mq_ensure_consumer(&w->mq, w->cfg.stream, w->cfg.consumer, PROTO_ACK_WAIT_MS, &err) < 0) {
-        log_error("msg=\"%s\"", err.msg);
+    if (provision(w, true) < 0)
         return -1;
-    }
     /* Every job in flight sends in-progress acks well within the consumer's
      * ack wait (worker_lease.c); a consumer made with another wait is said
      * so, and brought to the protocol's when it is ours and idle. */
@@ -489,7 +604,7 @@ static int start(struct worker *w)
     }
     worker_lease_init(w, aw.ack_wait_ms);
     if (w->cfg.store_results &&
-        results_open(w->mq.js, PROTO_RESULTS_BUCKET, true, PROTO_RESULTS_TTL_S, w->max_payload,
+        results_open(w->mq.js, PROTO_RESULTS_BUCKET, false, PROTO_RESULTS_TTL_S, w->max_payload,
                      &w->results, &err) < 0)
         log_warn("msg=\"results will not be stored: %s\"", err.msg);
     jsSubOptions so;
@@ -503,6 +618,7 @@ static int start(struct worker *w)
                   w->cfg.stream, nats_GetLastError(NULL));
         return -1;
     }
+    atomic_store(&w->fetch_failing_since, 0);
     atomic_store(&w->started, true);
     log_info("msg=\"ready\" worker=%s version=%s nats=%s stream=%s consumer=%s concurrency=%d "
              "ack_wait_ms=%lld keepalive_ms=%d engines=%s cache=%s results=%s max_payload=%lld",
@@ -560,15 +676,24 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* Pulls as many requests as there are free slots and queues them. */
+/* Pulls as many requests as there are free slots and queues them. Every
+ * few seconds, and at once after a reconnect, a failed fetch or a failed
+ * store, it checks that what protocol v1 needs is on the server. */
 static void run(struct worker *w)
 {
     int64_t next_beat = 0;
+    double next_check = clock_now_ms() + WORKER_CHECK_MS;
     int fetch_errors = 0;
     while (!worker_stop_requested) {
         if (clock_wall_ms() >= next_beat) {
             publish_heartbeat(w);
             next_beat = clock_wall_ms() + WORKER_HEARTBEAT_MS;
+        }
+        if (atomic_exchange(&w->need_check, false) || clock_now_ms() >= next_check) {
+            if (natsConnection_Status(w->mq.nc) == NATS_CONN_STATUS_CONNECTED)
+                provision(w, false);
+            ping_redis(w);
+            next_check = clock_now_ms() + WORKER_CHECK_MS;
         }
         metrics_set(w->m.nats_up, NULL,
                     natsConnection_Status(w->mq.nc) == NATS_CONN_STATUS_CONNECTED);
@@ -599,18 +724,32 @@ static void run(struct worker *w)
             natsMsgList_Destroy(&list);
             break;
         }
-        if (s == NATS_TIMEOUT)
-            continue;
-        if (s != NATS_OK) {
+        if (s != NATS_OK && s != NATS_TIMEOUT) {
+            int64_t now = (int64_t)clock_now_ms(), zero = 0;
+            atomic_compare_exchange_strong(&w->fetch_failing_since, &zero, now);
             if (fetch_errors++ == 0)
-                log_warn("msg=\"fetch failed, retrying\" error=\"%s\"", natsStatus_GetText(s));
+                log_warn("msg=\"fetch failed; checking the stream and consumer\" error=\"%s\" "
+                         "js_error=%d detail=\"%s\"",
+                         natsStatus_GetText(s), (int)jerr, nats_GetLastError(NULL));
+            atomic_store(&w->need_check, true);
             sleep_ms(fetch_errors < 10 ? 100 * fetch_errors : 1000);
             continue;
         }
+        /* A pull that timed out while disconnected, or with the stream
+         * missing, fetched nothing either: liveness counts it as failing. */
+        if (s == NATS_TIMEOUT && (natsConnection_Status(w->mq.nc) != NATS_CONN_STATUS_CONNECTED ||
+                                  !atomic_load(&w->provisioned))) {
+            int64_t now = (int64_t)clock_now_ms(), zero = 0;
+            atomic_compare_exchange_strong(&w->fetch_failing_since, &zero, now);
+            continue;
+        }
+        atomic_store(&w->fetch_failing_since, 0);
         if (fetch_errors) {
             log_info("msg=\"fetching again\" after_errors=%d", fetch_errors);
             fetch_errors = 0;
         }
+        if (s == NATS_TIMEOUT)
+            continue;
         double now = clock_now_ms();
         pthread_mutex_lock(&w->lock);
         for (int i = 0; i < list.Count; i++) {
@@ -749,6 +888,10 @@ int main(int argc, char **argv)
             }
         }
     }
+    if (w->cfg.redis_url)
+        w->probe_cache = cache_new(w->cfg.redis_url, NULL, NULL);
+    /* Not fetching yet: liveness counts the wait for NATS too. */
+    atomic_store(&w->fetch_failing_since, (int64_t)clock_now_ms());
     if (w->cfg.http_addr && worker_http_start(w) < 0)
         goto out;
     if (start(w) < 0)
@@ -799,6 +942,7 @@ out:
     natsSubscription_Destroy(w->sub);
     kvStore_Destroy(w->results);
     close_slots(w); /* the result writers' JetStream contexts before their connection */
+    cache_free(w->probe_cache);
     mq_close(&w->mq);
     metrics_free(w->m.reg);
     free(w->queue);

@@ -24,6 +24,9 @@
 #include "mq/results.h"
 
 #define WORKER_HEARTBEAT_MS 5000
+/* How often the worker checks that the stream, consumer and bucket exist
+ * (and Redis answers) while nothing tells it sooner. */
+#define WORKER_CHECK_MS 3000
 
 struct worker_config {
     const char *nats_url;
@@ -41,9 +44,11 @@ struct worker_config {
     int concurrency;
     int drain_timeout_ms;
     int cache_ttl_s;
-    int hf_timeout_ms;    /* deadline for one Hugging Face request, retries included */
-    int deadline_ms;      /* one request, retries and redeliveries included */
-    int deadline_fast_ms; /* the same for fast_mode requests */
+    int hf_timeout_ms;        /* deadline for one Hugging Face request, retries included */
+    int deadline_ms;          /* one request, retries and redeliveries included */
+    int deadline_fast_ms;     /* the same for fast_mode requests */
+    const char *reply_prefix; /* replies also allowed under it; NULL: _INBOX. only */
+    int stall_timeout_ms;     /* /healthz fails after this long without a working fetch */
     bool store_results;
     char id[128];
     int verbose;
@@ -94,18 +99,20 @@ struct worker_slot {
 
 struct worker_metrics {
     struct metrics *reg;
-    struct metric_family *requests;      /* outcome */
-    struct metric_family *errors;        /* code */
-    struct metric_family *cache;         /* result: hit, miss, error */
-    struct metric_family *redeliveries;  /* counter */
-    struct metric_family *in_flight;     /* gauge */
-    struct metric_family *concurrency;   /* gauge */
-    struct metric_family *redis_up;      /* gauge */
-    struct metric_family *nats_up;       /* gauge */
-    struct metric_family *gen_seconds;   /* histogram, engine */
-    struct metric_family *e2e_seconds;   /* histogram */
-    struct metric_family *queue_seconds; /* histogram */
-    struct metric_family *info;          /* gauge, version, worker */
+    struct metric_family *requests;        /* outcome */
+    struct metric_family *errors;          /* code */
+    struct metric_family *cache;           /* result: hit, miss, error */
+    struct metric_family *redeliveries;    /* counter */
+    struct metric_family *in_flight;       /* gauge */
+    struct metric_family *concurrency;     /* gauge */
+    struct metric_family *redis_up;        /* gauge */
+    struct metric_family *nats_up;         /* gauge */
+    struct metric_family *gen_seconds;     /* histogram, engine */
+    struct metric_family *e2e_seconds;     /* histogram */
+    struct metric_family *queue_seconds;   /* histogram */
+    struct metric_family *info;            /* gauge, version, worker */
+    struct metric_family *replies_refused; /* counter: reply subjects that are not inboxes */
+    struct metric_family *provisioned;     /* counter, object: stream, consumer, bucket */
 };
 
 struct worker {
@@ -141,6 +148,13 @@ struct worker {
     atomic_uint_fast64_t done, failed, retried, cache_hits, cache_misses;
     atomic_int redis_down; /* 1 after an outage was logged, until Redis answers again */
     int64_t started_ms;
+
+    /* Lost state: a job that cannot store, or a reconnect, asks the fetch
+     * loop to check (and recreate) the stream, consumer and bucket. */
+    atomic_bool need_check;
+    atomic_bool provisioned;             /* the last check found everything */
+    _Atomic int64_t fetch_failing_since; /* monotonic ms; 0 while fetching works */
+    struct cache *probe_cache;           /* the fetch loop's own Redis connection, for PING */
 };
 
 /* Set by the signal thread (worker.c), read by the main thread. */

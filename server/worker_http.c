@@ -1,9 +1,12 @@
 /*
  * meme-worker's HTTP endpoints on --http ADDR (libmicrohttpd, its own
  * thread): GET /metrics in the Prometheus text format, /healthz (the
- * process answers) and /readyz (connected to NATS, the stream answers, not
- * draining). Anything else is 404; methods other than GET and HEAD are 405.
+ * process answers and has been able to fetch within --stall-timeout) and
+ * /readyz (connected to NATS, the consumer and the results bucket exist,
+ * fetching works, not draining). Anything else is 404; methods other than
+ * GET and HEAD are 405.
  */
+#include "clock.h"
 #include "log.h"
 #include "worker.h"
 #include "xalloc.h"
@@ -33,7 +36,8 @@ static mhd_result send_text(struct MHD_Connection *conn, unsigned status, const 
     return ret;
 }
 
-/* Ready: connected, the stream answers, and not draining. */
+/* Ready: connected, the consumer (so the stream) and the bucket answer,
+ * the last fetch worked, and not draining. */
 static bool ready(struct worker *w, char *why, size_t whysz)
 {
     pthread_mutex_lock(&w->lock);
@@ -51,18 +55,46 @@ static bool ready(struct worker *w, char *why, size_t whysz)
         snprintf(why, whysz, "not connected to NATS");
         return false;
     }
-    jsStreamInfo *si = NULL;
+    jsConsumerInfo *ci = NULL;
     jsOptions o;
     jsOptions_Init(&o);
     o.Wait = 1000;
-    natsStatus s = js_GetStreamInfo(&si, w->mq.js, w->cfg.stream, &o, NULL);
-    jsStreamInfo_Destroy(si);
+    natsStatus s = js_GetConsumerInfo(&ci, w->mq.js, w->cfg.stream, w->cfg.consumer, &o, NULL);
+    jsConsumerInfo_Destroy(ci);
     if (s != NATS_OK) {
-        snprintf(why, whysz, "stream \"%s\" does not answer: %s", w->cfg.stream,
-                 natsStatus_GetText(s));
+        snprintf(why, whysz, "consumer \"%s\" on stream \"%s\" does not answer: %s",
+                 w->cfg.consumer, w->cfg.stream, natsStatus_GetText(s));
+        return false;
+    }
+    if (w->results) {
+        jsStreamInfo *si = NULL;
+        s = js_GetStreamInfo(&si, w->mq.js, "KV_" PROTO_RESULTS_BUCKET, &o, NULL);
+        jsStreamInfo_Destroy(si);
+        if (s != NATS_OK) {
+            snprintf(why, whysz, "results bucket \"%s\" does not answer: %s", PROTO_RESULTS_BUCKET,
+                     natsStatus_GetText(s));
+            return false;
+        }
+    }
+    if (atomic_load(&w->fetch_failing_since)) {
+        snprintf(why, whysz, "fetching from consumer \"%s\" fails", w->cfg.consumer);
         return false;
     }
     return true;
+}
+
+/* Alive: the process answers, and it has been able to fetch (or had no free
+ * slot to fetch for) within --stall-timeout. */
+static bool alive(struct worker *w, char *why, size_t whysz)
+{
+    int64_t since = atomic_load(&w->fetch_failing_since);
+    double for_ms = since ? clock_now_ms() - (double)since : 0;
+    if (for_ms <= w->cfg.stall_timeout_ms)
+        return true;
+    snprintf(why, whysz, "no working fetch for %.0f s (--stall-timeout %d s)%s", for_ms / 1000,
+             w->cfg.stall_timeout_ms / 1000,
+             atomic_load(&w->started) ? "" : "; still waiting for NATS");
+    return false;
 }
 
 static mhd_result handle(void *cls, struct MHD_Connection *conn, const char *url,
@@ -91,8 +123,13 @@ static mhd_result handle(void *cls, struct MHD_Connection *conn, const char *url
         buf_release(&b);
         return r;
     }
-    if (strcmp(url, "/healthz") == 0)
-        return send_text(conn, MHD_HTTP_OK, "text/plain", "ok\n", 3);
+    if (strcmp(url, "/healthz") == 0) {
+        char why[200], body[260];
+        if (alive(w, why, sizeof(why)))
+            return send_text(conn, MHD_HTTP_OK, "text/plain", "ok\n", 3);
+        int n = snprintf(body, sizeof(body), "unhealthy: %s\n", why);
+        return send_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", body, (size_t)n);
+    }
     if (strcmp(url, "/readyz") == 0) {
         char why[256], body[300];
         if (ready(w, why, sizeof(why)))

@@ -16,7 +16,10 @@
  *  - a job whose lease was lost (the worker was frozen past the ack wait)
  *    checks whether another worker answered before it answers itself;
  *  - a client that asked for progress hears why it waits (working,
- *    retrying, queued again).
+ *    retrying, queued again);
+ *  - replies go only to inbox subjects (docs/security.md), and an id is
+ *    claimed before the meme is made, so a request can never write over
+ *    another request's result (id_conflict).
  */
 #include "render/caption.h"
 #include "log.h"
@@ -45,9 +48,11 @@ struct job {
     char engine[PROTO_NAME_MAX + 1];
     struct engine_output out;
     bool cache_hit;
-    const char *cache_state; /* "hit", "miss", "off" or "error" */
-    uint64_t delivered;      /* 1 on first delivery */
-    int64_t stored_ms;       /* JetStream store time (wall clock), 0 when unknown */
+    const char *cache_state;       /* "hit", "miss", "off" or "error" */
+    uint64_t delivered;            /* 1 on first delivery */
+    int64_t stored_ms;             /* JetStream store time (wall clock), 0 when unknown */
+    char owner[RESULTS_OWNER_MAX]; /* this message, as results name it */
+    uint64_t meta_rev;             /* the claimed meta key's revision; 0: not claimed */
     int64_t queue_ms;
     double t_start, gen_ms, delivery_ms;
 };
@@ -92,12 +97,10 @@ static void publish_event(struct job *j, int code)
                         json_real((double)j->queue_ms + (clock_now_ms() - j->t_start)));
     json_object_set_new(o, "attempt", json_integer((json_int_t)j->delivered));
     json_object_set_new(o, "ts", json_integer(clock_wall_ms() / 1000));
-    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    char *s = proto_json_dump(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_decref(o);
-    if (s) {
-        natsConnection_PublishString(w->mq.nc, PROTO_SUBJECT_EVENTS, s);
-        free(s);
-    }
+    natsConnection_PublishString(w->mq.nc, PROTO_SUBJECT_EVENTS, s);
+    free(s);
 }
 
 /* Sends an error reply: on the private subject with headers, or on
@@ -187,9 +190,34 @@ static natsStatus reply_image(struct job *j, struct meme_err *err)
     return s;
 }
 
+/* Whether the reply can be sent at all: the server refuses a message over
+ * max_payload, so such a result is final (too_large), not a retry. The
+ * original design's reply carries the image as base64. */
+static bool reply_fits(struct job *j, struct meme_err *err)
+{
+    int64_t max = j->w->max_payload;
+    size_t len = j->out.len, b64 = 4 * ((len + 2) / 3);
+    if (!j->req.reply && (int64_t)b64 + 64 > max) {
+        meme_err_set(err, MEME_E_TOO_LARGE,
+                     "the meme is %zu bytes as base64 but the NATS server allows %lld; raise "
+                     "max_payload or ask for small_image",
+                     b64, (long long)max);
+        return false;
+    }
+    if (j->req.reply && (int64_t)len + 1024 > max) {
+        meme_err_set(err, MEME_E_TOO_LARGE,
+                     "the meme is %zu bytes but the NATS server allows %lld; raise max_payload "
+                     "or ask for a smaller size or JPEG",
+                     len, (long long)max);
+        return false;
+    }
+    return true;
+}
+
 static void fill_meta(struct job *j, struct results_meta *meta)
 {
     memset(meta, 0, sizeof(*meta));
+    snprintf(meta->request, sizeof(meta->request), "%s", j->owner);
     snprintf(meta->engine, sizeof(meta->engine), "%s", j->engine);
     snprintf(meta->worker, sizeof(meta->worker), "%s", j->w->cfg.id);
     meta->created = clock_wall_ms() / 1000;
@@ -199,8 +227,9 @@ static void fill_meta(struct job *j, struct results_meta *meta)
     meta->gen_ms = j->gen_ms;
 }
 
-/* Ends a request that can never succeed: answer it, keep the error by id,
- * then terminate it so it is not redelivered. */
+/* Ends a request that can never succeed: answer it, keep the error by id
+ * (only where the id is this request's: a new id, or one it claimed), then
+ * terminate it so it is not redelivered. */
 static void give_up(struct job *j, const struct meme_err *err)
 {
     struct worker *w = j->w;
@@ -215,7 +244,7 @@ static void give_up(struct job *j, const struct meme_err *err)
         meta.ok = false;
         snprintf(meta.code, sizeof(meta.code), "%s", meme_code_name(err->code));
         snprintf(meta.message, sizeof(meta.message), "%s", err->msg);
-        if (results_put(w->results, j->req.id, NULL, 0, &meta, &e2) < 0)
+        if (results_put(w->results, j->req.id, NULL, 0, &meta, j->meta_rev, &e2) < 0)
             log_debug("msg=\"error result not stored\" error=\"%s\"", e2.msg);
     }
     worker_lease_quiet(w, j->lease);
@@ -302,15 +331,16 @@ static void make_cache_key(struct job *j, const struct engine_input *in, char ke
     free(s);
 }
 
-/* A request without an id gets one derived from its stream sequence, so a
- * redelivery has the same id as the first delivery (for the results check). */
-static void stable_id(struct job *j, const char *stream, uint64_t seq)
+/* A request without an id gets one derived from its message (stream,
+ * sequence and store time), so a redelivery has the same id as the first
+ * delivery, and a stream recreated from sequence 1 never repeats one. */
+static void stable_id(struct job *j)
 {
-    char material[256];
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned mdlen = 0;
-    int n = snprintf(material, sizeof(material), "%s/%llu", stream, (unsigned long long)seq);
-    EVP_Digest(material, (size_t)n, md, &mdlen, EVP_sha256(), NULL);
+    const char *material = j->owner;
+    size_t n = strlen(material);
+    EVP_Digest(material, n, md, &mdlen, EVP_sha256(), NULL);
     md[6] = (unsigned char)((md[6] & 0x0f) | 0x40);
     md[8] = (unsigned char)((md[8] & 0x3f) | 0x80);
     snprintf(j->req.id, sizeof(j->req.id),
@@ -444,8 +474,9 @@ void worker_handle(struct worker_slot *slot, struct worker_job *wj)
         if (j.queue_ms < 0)
             j.queue_ms = 0;
         j.delivered = meta->NumDelivered ? meta->NumDelivered : 1;
+        results_owner(meta->Stream, meta->Sequence.Stream, meta->Timestamp, j.owner);
         if (j.req.id_assigned)
-            stable_id(&j, meta->Stream ? meta->Stream : "", meta->Sequence.Stream);
+            stable_id(&j);
         jsMsgMetaData_Destroy(meta);
     }
     j.deadline_ms = (j.stored_ms ? j.stored_ms : clock_wall_ms()) +
@@ -453,6 +484,23 @@ void worker_handle(struct worker_slot *slot, struct worker_job *wj)
     metrics_observe(w->m.queue_seconds, NULL, (double)j.queue_ms / 1000.0);
     if (j.delivered > 1)
         metrics_add(w->m.redeliveries, NULL, 1);
+    /* The worker publishes only what the client could: never to a $JS, $KV,
+     * $SYS or meme.* subject on its behalf. The refusal goes to
+     * meme.response.error, where anyone may read it. */
+    if (j.req.reply && !proto_reply_allowed(j.req.reply, w->cfg.reply_prefix)) {
+        char *subj = term_sanitize_dup(j.req.reply);
+        meme_err_set(&err, MEME_E_REPLY_NOT_ALLOWED,
+                     "reply subject \"%.200s\" is not an inbox; replies go only to subjects "
+                     "under \"%s\"%s%s",
+                     subj, PROTO_INBOX_PREFIX, w->cfg.reply_prefix ? " or " : "",
+                     w->cfg.reply_prefix ? w->cfg.reply_prefix : "");
+        free(subj);
+        free(j.req.reply);
+        j.req.reply = NULL;
+        metrics_add(w->m.replies_refused, NULL, 1);
+        give_up(&j, &err);
+        goto out;
+    }
     if (rc < 0) {
         give_up(&j, &err);
         goto out;
@@ -468,11 +516,28 @@ void worker_handle(struct worker_slot *slot, struct worker_job *wj)
     if (j.req.reply && j.req.progress)
         worker_lease_follow(w, j.lease, j.req.reply, j.req.id, (int)j.delivered, j.stored_ms);
 
-    /* A redelivery whose result is already stored: the worker before died
-     * between storing it and its ack. Send the stored answer again rather
-     * than make it again: the reply may never have left that worker. */
+    /* The id is claimed before anything is made: new, or already this
+     * request's (a redelivery: its worker died in between, and a stored
+     * result is sent again rather than made again, since the reply may never
+     * have left that worker). Another request's id is refused untouched. */
     bool from_store = false;
-    if (j.delivered > 1 && w->results) {
+    bool stored = false;
+    if (w->results) {
+        struct results_claim cl;
+        rc = results_claim(w->results, j.req.id, j.owner, &cl, &err);
+        if (rc == MEME_E_ID_CONFLICT) {
+            give_up(&j, &err);
+            goto out;
+        }
+        if (rc < 0) {
+            atomic_store(&w->need_check, true); /* the bucket may be gone */
+            retry_later(&j, &err);
+            goto out;
+        }
+        j.meta_rev = cl.revision;
+        stored = cl.finished;
+    }
+    if (stored) {
         struct results_meta rm;
         uint8_t *data = NULL;
         size_t len = 0;
@@ -544,6 +609,11 @@ void worker_handle(struct worker_slot *slot, struct worker_job *wj)
         }
     }
 
+    /* A reply over max_payload can never be sent: final, before anything is stored. */
+    if (!reply_fits(&j, &err)) {
+        give_up(&j, &err);
+        goto out;
+    }
     double t_deliver = clock_now_ms();
     if (w->results && !from_store) {
         struct results_meta rm;
@@ -555,13 +625,20 @@ void worker_handle(struct worker_slot *slot, struct worker_job *wj)
         rm.bytes = j.out.len;
         snprintf(rm.template_name, sizeof(rm.template_name), "%s", j.out.template_name);
         struct meme_err serr = {0};
-        int src = slot->results
-                      ? results_writer_put(slot->results, j.req.id, j.out.data, j.out.len, &rm,
-                                           5000, &serr)
-                      : results_put(w->results, j.req.id, j.out.data, j.out.len, &rm, &serr);
-        if (src == MEME_E_BAD_REQUEST) {
-            log_debug("msg=\"result not stored\" error=\"%s\"", serr.msg);
+        int src = slot->results ? results_writer_put(slot->results, j.req.id, j.out.data, j.out.len,
+                                                     &rm, j.meta_rev, 5000, &serr)
+                                : results_put(w->results, j.req.id, j.out.data, j.out.len, &rm,
+                                              j.meta_rev, &serr);
+        struct results_claim again;
+        if (src == MEME_E_ID_CONFLICT &&
+            results_claim(w->results, j.req.id, j.owner, &again, NULL) == 0) {
+            /* Another delivery of this same request (its worker held up past
+             * the ack wait) stored it first: that result stands. */
+        } else if (src < 0 && !meme_code_is_transient(src)) {
+            give_up(&j, &serr);
+            goto out;
         } else if (src < 0) {
+            atomic_store(&w->need_check, true);
             retry_later(&j, &serr);
             goto out;
         }

@@ -330,6 +330,20 @@ int cache_put(struct cache *c, const char *key, const struct cache_entry *e, int
     return 0;
 }
 
+int cache_ping(struct cache *c, struct meme_err *err)
+{
+    int code = 0;
+    if ((code = ensure(c, err)) < 0)
+        return code;
+    const char *argv[1] = {"PING"};
+    size_t lens[1] = {4};
+    redisReply *r = command(c, 1, argv, lens, &code, err, "PING failed");
+    if (!r)
+        return code;
+    freeReplyObject(r);
+    return 0;
+}
+
 void cache_key(const void *material, size_t len, char out[CACHE_KEY_MAX])
 {
     unsigned char md[EVP_MAX_MD_SIZE];

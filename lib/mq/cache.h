@@ -59,6 +59,10 @@ int cache_put(struct cache *c, const char *key, const struct cache_entry *e, int
               struct meme_err *err);
 void cache_entry_release(struct cache_entry *e);
 
+/* Checks that Redis answers (PING), reconnecting when the backoff allows.
+ * 0 or a negative code as cache_get. */
+int cache_ping(struct cache *c, struct meme_err *err);
+
 /* True while the last operation failed and the backoff has not yet expired. */
 int cache_in_backoff(const struct cache *c);
 

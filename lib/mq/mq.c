@@ -4,6 +4,7 @@
  * those of docs/protocol.md.
  */
 #include "mq/mq.h"
+#include "mq/results.h"
 #include "xalloc.h"
 
 #include <stdio.h>
@@ -190,29 +191,79 @@ static int add_missing_subjects(struct mq_conn *c, jsStreamInfo *si, struct meme
     return 0;
 }
 
-int mq_ensure_stream(struct mq_conn *c, const char *stream, struct meme_err *err)
+void mq_budget_for(int64_t store, struct mq_budget *b)
+{
+    if (store < MQ_STORE_MIN)
+        store = MQ_STORE_MIN;
+    b->store = store;
+    b->queue_bytes = store / 8 < MQ_QUEUE_BYTES_MAX ? store / 8 : MQ_QUEUE_BYTES_MAX;
+    b->queue_msgs = MQ_QUEUE_MSGS_MAX;
+    b->results_bytes = store / 8 * 5;
+}
+
+static const char *js_reason(natsStatus s, jsErrCode jerr)
+{
+    return jerr == 0 && s == NATS_NO_RESPONDERS
+               ? "JetStream is not enabled on this server (start it with -js)"
+               : nats_GetLastError(NULL);
+}
+
+/* As mq_ensure_stream_sized(); with reserve_pair, a new stream is first made
+ * with the queue's and the results' shares together and then given the
+ * queue's: a process that provisions the queue alone (the gateway) never
+ * takes the room the results bucket will need. */
+static int ensure_stream(struct mq_conn *c, const char *stream, const struct mq_budget *b,
+                         bool reserve_pair, bool *made, struct meme_err *err)
 {
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
     int rc = 0;
+    if (made)
+        *made = false;
     natsStatus s = js_GetStreamInfo(&si, c->js, stream, NULL, &jerr);
 
     if (s == NATS_OK) {
-        if (si->Config->Retention != js_WorkQueuePolicy) {
+        jsStreamConfig *cfg = si->Config;
+        if (cfg->Retention != js_WorkQueuePolicy) {
             rc = meme_err_set(err, MEME_E_NATS,
                               "stream \"%s\" exists but is not a work queue; delete it or "
                               "point the worker at another stream",
                               stream);
             goto out;
         }
-        rc = add_missing_subjects(c, si, err);
+        if ((rc = add_missing_subjects(c, si, err)) < 0)
+            goto out;
+        /* A queue without limits (an older worker's, the original design's)
+         * would fill the store until nothing else can be written: give it
+         * v1's. An operator's own limits stay; new work is refused, never
+         * queued work dropped. */
+        if (cfg->Discard != js_DiscardNew || cfg->MaxBytes <= 0 || cfg->MaxMsgs <= 0) {
+            jsStreamInfo_Destroy(si);
+            si = NULL;
+            if ((s = js_GetStreamInfo(&si, c->js, stream, NULL, &jerr)) != NATS_OK)
+                goto lookup_failed;
+            cfg = si->Config;
+            cfg->Discard = js_DiscardNew;
+            if (cfg->MaxBytes <= 0)
+                cfg->MaxBytes = b->queue_bytes;
+            if (cfg->MaxMsgs <= 0)
+                cfg->MaxMsgs = b->queue_msgs;
+            jsStreamInfo *up = NULL;
+            jerr = 0;
+            s = js_UpdateStream(&up, c->js, cfg, NULL, &jerr);
+            jsStreamInfo_Destroy(up);
+            if (s != NATS_OK && jerr == JSStorageResourcesExceededErr)
+                rc = MQ_NO_ROOM;
+            else if (s != NATS_OK)
+                rc = meme_err_set(err, MEME_E_NATS, "cannot give stream \"%s\" its limits: %s",
+                                  stream, js_reason(s, jerr));
+        }
         goto out;
     }
+lookup_failed:
     if (s != NATS_NOT_FOUND) {
         rc = meme_err_set(err, MEME_E_NATS, "cannot look up stream \"%s\": %s", stream,
-                          jerr == 0 && s == NATS_NO_RESPONDERS
-                              ? "JetStream is not enabled on this server (start it with -js)"
-                              : nats_GetLastError(NULL));
+                          js_reason(s, jerr));
         goto out;
     }
 
@@ -225,21 +276,114 @@ int mq_ensure_stream(struct mq_conn *c, const char *stream, struct meme_err *err
     cfg.Storage = js_FileStorage;
     cfg.Duplicates = (int64_t)120 * 1000 * 1000 * 1000; /* Nats-Msg-Id window: 2 min */
     cfg.MaxMsgSize = 256 * 1024;
-    cfg.Discard = js_DiscardOld;
+    /* Full means full: a publisher is told (queue_full), nothing queued is lost. */
+    cfg.Discard = js_DiscardNew;
+    cfg.MaxBytes = reserve_pair ? b->queue_bytes + b->results_bytes : b->queue_bytes;
+    cfg.MaxMsgs = b->queue_msgs;
+    jerr = 0;
     s = js_AddStream(NULL, c->js, &cfg, NULL, &jerr);
-    if (s != NATS_OK)
+    if (s == NATS_OK && reserve_pair) {
+        cfg.MaxBytes = b->queue_bytes;
+        jsStreamInfo *up = NULL;
+        s = js_UpdateStream(&up, c->js, &cfg, NULL, &jerr);
+        jsStreamInfo_Destroy(up);
+    }
+    if (s == NATS_OK && made)
+        *made = true;
+    else if (s != NATS_OK && jerr == JSStorageResourcesExceededErr)
+        rc = MQ_NO_ROOM;
+    else if (s != NATS_OK && jerr != JSStreamNameExistErr) /* another process made it first */
         rc = meme_err_set(err, MEME_E_NATS, "cannot create stream \"%s\": %s", stream,
-                          jerr == 0 && s == NATS_NO_RESPONDERS
-                              ? "JetStream is not enabled on this server (start it with -js)"
-                              : nats_GetLastError(NULL));
+                          js_reason(s, jerr));
 out:
     jsStreamInfo_Destroy(si);
     return rc;
 }
 
+/* The store the budget is of: the account's stated limit, when it has one. */
+static int64_t account_store(struct mq_conn *c)
+{
+    jsAccountInfo *ai = NULL;
+    int64_t store = 0;
+    if (js_GetAccountInfo(&ai, c->js, NULL, NULL) == NATS_OK && ai->Limits.MaxStore > 0)
+        store = ai->Limits.MaxStore;
+    jsAccountInfo_Destroy(ai);
+    return store;
+}
+
+int mq_ensure_stream_sized(struct mq_conn *c, const char *stream, const struct mq_budget *b,
+                           bool *made, struct meme_err *err)
+{
+    return ensure_stream(c, stream, b, false, made, err);
+}
+
+int mq_ensure_stream(struct mq_conn *c, const char *stream, struct meme_err *err)
+{
+    int64_t store = account_store(c);
+    struct mq_budget b;
+    for (mq_budget_for(store > 0 ? store : MQ_STORE_ASSUMED, &b);; mq_budget_for(b.store / 2, &b)) {
+        int rc = ensure_stream(c, stream, &b, true, NULL, err);
+        if (rc != MQ_NO_ROOM)
+            return rc;
+        if (b.store <= MQ_STORE_MIN)
+            return meme_err_set(err, MEME_E_NATS,
+                                "cannot create stream \"%s\": the server's JetStream store has "
+                                "no room for it",
+                                stream);
+    }
+}
+
+int mq_provision(struct mq_conn *c, const struct mq_provision_opts *o,
+                 struct mq_provision_report *r, struct meme_err *err)
+{
+    memset(r, 0, sizeof(*r));
+    int64_t store = account_store(c);
+    r->store_from_account = store > 0;
+    mq_budget_for(store > 0 ? store : MQ_STORE_ASSUMED, &r->budget);
+    /* The results first: they are the larger share. When the queue then
+     * finds no room, both halve; a bucket made here gives its room back. */
+    bool bucket_made = false;
+    int rc;
+    for (;;) {
+        rc = 0;
+        if (o->bucket) {
+            bool made = false;
+            rc = bucket_made
+                     ? results_resize_bucket(c->js, o->bucket, r->budget.results_bytes, err)
+                     : results_ensure_bucket(c->js, o->bucket, PROTO_RESULTS_TTL_S, o->max_value,
+                                             r->budget.results_bytes, &made, err);
+            bucket_made = bucket_made || made;
+        }
+        if (rc == 0)
+            rc = ensure_stream(c, o->stream, &r->budget, !o->bucket, &r->made_stream, err);
+        if (rc != MQ_NO_ROOM)
+            break;
+        if (r->budget.store <= MQ_STORE_MIN)
+            return meme_err_set(err, MEME_E_NATS,
+                                "the server's JetStream store has no room for stream \"%s\" "
+                                "and bucket \"%s\" (%lld bytes asked for)",
+                                o->stream, o->bucket ? o->bucket : "-",
+                                (long long)(r->budget.queue_bytes + r->budget.results_bytes));
+        mq_budget_for(r->budget.store / 2, &r->budget);
+    }
+    r->made_bucket = bucket_made;
+    if (rc < 0)
+        return rc;
+    return mq_ensure_consumer_made(c, o->stream, o->consumer, o->ack_wait_ms, &r->made_consumer,
+                                   err);
+}
+
 int mq_ensure_consumer(struct mq_conn *c, const char *stream, const char *consumer,
                        int64_t ack_wait_ms, struct meme_err *err)
 {
+    return mq_ensure_consumer_made(c, stream, consumer, ack_wait_ms, NULL, err);
+}
+
+int mq_ensure_consumer_made(struct mq_conn *c, const char *stream, const char *consumer,
+                            int64_t ack_wait_ms, bool *made, struct meme_err *err)
+{
+    if (made)
+        *made = false;
     jsConsumerInfo *ci = NULL;
     jsErrCode jerr = 0;
     int rc = 0;
@@ -272,6 +416,8 @@ int mq_ensure_consumer(struct mq_conn *c, const char *stream, const char *consum
     cc.MaxDeliver = PROTO_MAX_DELIVER;
     cc.MaxAckPending = 1000;
     s = js_AddConsumer(NULL, c->js, stream, &cc, NULL, &jerr);
+    if (s == NATS_OK && made)
+        *made = true;
     /* Two workers starting together race to create it: the loser finds it made. */
     if (s != NATS_OK && jerr != JSConsumerNameExistErr && jerr != JSConsumerExistingActiveErr)
         rc = meme_err_set(err, MEME_E_NATS, "cannot create consumer \"%s\": %s", consumer,
@@ -326,6 +472,13 @@ int mq_publish_request(struct mq_conn *c, const struct proto_request *req, int t
         rc = meme_err_set(err, MEME_E_NOT_FOUND,
                           "no stream stores meme requests: stream \"%s\" does not exist yet "
                           "(a worker creates it when it starts: `memectl up`, or meme-worker)",
+                          PROTO_STREAM);
+    else if (s != NATS_OK &&
+             (jerr == JSStreamStoreFailedErr || jerr == JSStorageResourcesExceededErr))
+        /* The stream refuses new messages at its limits (DiscardNew). */
+        rc = meme_err_set(err, MEME_E_QUEUE_FULL,
+                          "the queue is full: stream \"%s\" is at its size limit and refuses new "
+                          "requests until workers catch up; retry later",
                           PROTO_STREAM);
     else if (s != NATS_OK)
         rc =

@@ -1,8 +1,9 @@
 /*
- * NATS glue shared by memectl and the worker: connecting with the options
- * that matter for latency (send-asap), making sure the MEMES stream and the
- * meme-generator consumer exist with the settings protocol v1 requires, and
- * reading the queue depth the way KEDA computes lag.
+ * NATS glue shared by memectl and the servers: connecting with the options
+ * that matter for latency (send-asap), making sure the MEMES stream, the
+ * meme-generator consumer and the results bucket exist with the settings
+ * protocol v1 requires (storage budget included), and reading the queue
+ * depth the way KEDA computes lag.
  */
 #ifndef MEME_MQ_H
 #define MEME_MQ_H
@@ -50,15 +51,73 @@ void mq_close(struct mq_conn *c);
 /* Copies url into out with any password or token replaced by "***". */
 const char *mq_url_redacted(const char *url, char *out, size_t outsz);
 
+/*
+ * The storage budget (docs/protocol.md, "Storage"). The queue stream and the
+ * results bucket each reserve an explicit number of bytes of the server's
+ * JetStream store, so together they always fit: the queue an eighth of the
+ * store (at most MQ_QUEUE_BYTES_MAX, at most MQ_QUEUE_MSGS_MAX requests),
+ * the results five eighths; the last quarter stays free for the server's
+ * own overhead and other streams. When the account states no store limit,
+ * MQ_STORE_ASSUMED is tried first and halved until the server can reserve it.
+ */
+#define MQ_STORE_ASSUMED   (4LL << 30) /* the manifests' max_file_store */
+#define MQ_STORE_MIN       (8LL << 20)
+#define MQ_QUEUE_BYTES_MAX (256LL << 20)
+#define MQ_QUEUE_MSGS_MAX  100000
+struct mq_budget {
+    int64_t store;         /* what the split is of */
+    int64_t queue_bytes;   /* stream MaxBytes, DiscardNew */
+    int64_t queue_msgs;    /* stream MaxMsgs */
+    int64_t results_bytes; /* bucket MaxBytes, DiscardOld */
+};
+void mq_budget_for(int64_t store, struct mq_budget *b);
+
+/* Returned when the server cannot reserve the bytes asked for. */
+#define MQ_NO_ROOM 2
+
 /* Creates the stream with v1 settings (work queue, file storage, subjects
- * meme.request and meme.request.>) or checks an existing one, adding a missing
- * subject. Returns 0 or a negative code with a message a person can act on. */
+ * meme.request and meme.request.>, refusing new requests beyond the queue's
+ * share of the store: of the account's limit, else of MQ_STORE_ASSUMED halved
+ * until the server has room for the queue's and the results' shares) or
+ * checks an existing one, adding a missing subject and limits it lacks.
+ * Returns 0 or a negative code with a message a person can act on. */
 int mq_ensure_stream(struct mq_conn *c, const char *stream, struct meme_err *err);
+/* The same with the queue limits of budget b; *made when it created the
+ * stream. MQ_NO_ROOM when the server cannot reserve b->queue_bytes. */
+int mq_ensure_stream_sized(struct mq_conn *c, const char *stream, const struct mq_budget *b,
+                           bool *made, struct meme_err *err);
 /* Creates the durable pull consumer (explicit ack, ack_wait_ms or 0 for
  * PROTO_ACK_WAIT_MS, described as MQ_CONSUMER_DESCRIPTION) or checks an
- * existing one. */
+ * existing one; *made (may be NULL, _made variant) when it created it. */
 int mq_ensure_consumer(struct mq_conn *c, const char *stream, const char *consumer,
                        int64_t ack_wait_ms, struct meme_err *err);
+int mq_ensure_consumer_made(struct mq_conn *c, const char *stream, const char *consumer,
+                            int64_t ack_wait_ms, bool *made, struct meme_err *err);
+
+/* What protocol v1 needs on the server, for mq_provision(). */
+struct mq_provision_opts {
+    const char *stream, *consumer;
+    const char *bucket;  /* the results bucket; NULL: none */
+    int64_t ack_wait_ms; /* for a new consumer; 0 = PROTO_ACK_WAIT_MS */
+    int64_t max_value;   /* largest result (the server's max_payload) */
+};
+/* What mq_provision() found and did, for the caller's log. */
+struct mq_provision_report {
+    struct mq_budget budget;
+    bool store_from_account; /* the budget is of the account's stated limit */
+    bool made_stream, made_consumer, made_bucket;
+};
+
+/*
+ * Makes sure the stream, the consumer and the results bucket (unless
+ * o->bucket is NULL) exist with v1 settings and the storage budget, creating
+ * what is missing (a fresh server, or deleted by an operator): cheap when
+ * all is there (four small requests). Without a bucket, a new stream is
+ * still sized so that the bucket's share fits beside it. Two processes
+ * doing it at once both succeed. Returns 0 or a negative code.
+ */
+int mq_provision(struct mq_conn *c, const struct mq_provision_opts *o,
+                 struct mq_provision_report *r, struct meme_err *err);
 
 #define MQ_CONSUMER_DESCRIPTION "meme-worker protocol v1"
 
@@ -79,7 +138,8 @@ int mq_reconcile_ack_wait(struct mq_conn *c, const char *stream, const char *con
 /* Queues req: its protocol v1 JSON through JetStream on meme.request, with
  * Nats-Msg-Id set to req->id so a retried publish is stored once. Returns 0;
  * MQ_DUPLICATE when JetStream already stored that id within its duplicate
- * window; MEME_E_NOT_FOUND when no stream stores meme.request yet; or
+ * window; MEME_E_NOT_FOUND when no stream stores meme.request yet;
+ * MEME_E_QUEUE_FULL when the stream is at its limit and refuses new work; or
  * MEME_E_NATS. timeout_ms 0 is nats.c's default wait for the ack. */
 #define MQ_DUPLICATE 1
 int mq_publish_request(struct mq_conn *c, const struct proto_request *req, int timeout_ms,

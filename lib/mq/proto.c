@@ -76,7 +76,7 @@ bool proto_id_valid(const char *id)
     for (size_t i = 0; i < n; i++) {
         char c = id[i];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == ':' || c == '-'))
+              c == '_' || c == ':' || c == '-'))
             return false;
     }
     return true;
@@ -95,6 +95,56 @@ bool proto_subject_valid(const char *subj)
             return false;
     }
     return true;
+}
+
+bool proto_reply_allowed(const char *subj, const char *prefix)
+{
+    if (!proto_subject_valid(subj))
+        return false;
+    size_t n = strlen(subj), ni = strlen(PROTO_INBOX_PREFIX);
+    if (n > ni && strncmp(subj, PROTO_INBOX_PREFIX, ni) == 0)
+        return true;
+    size_t np = prefix ? strlen(prefix) : 0;
+    return np > 0 && n > np && strncmp(subj, prefix, np) == 0;
+}
+
+bool proto_reply_prefix_valid(const char *prefix)
+{
+    size_t n = prefix ? strlen(prefix) : 0;
+    if (n < 2 || prefix[n - 1] != '.' || prefix[0] == '$' || strncmp(prefix, "meme.", 5) == 0)
+        return false;
+    /* Without its final '.', the prefix is itself a subject without wildcards. */
+    char *head = xstrndup(prefix, n - 1);
+    bool ok = proto_subject_valid(head);
+    free(head);
+    return ok;
+}
+
+char *proto_json_dump(const json_t *o, size_t flags)
+{
+    char *s = json_dumps(o, flags | JSON_ENSURE_ASCII);
+    if (!s)
+        abort();
+    /* jansson escapes C0 and, with JSON_ENSURE_ASCII, everything above
+     * U+007F (C1 included), but leaves DEL raw; in JSON text DEL can only be
+     * inside a string, so it is escaped in place. */
+    size_t dels = 0, n = 0;
+    for (; s[n]; n++)
+        dels += s[n] == 0x7f;
+    if (!dels)
+        return s;
+    char *out = xmalloc(n + 5 * dels + 1), *q = out;
+    for (const char *p = s; *p; p++) {
+        if (*p == 0x7f) {
+            memcpy(q, "\\u007F", 6);
+            q += 6;
+        } else {
+            *q++ = *p;
+        }
+    }
+    *q = '\0';
+    free(s);
+    return out;
 }
 
 void proto_new_id(char out[37])
@@ -294,22 +344,20 @@ int proto_request_parse(const char *json, size_t len, struct proto_request *req,
         goto out;
     }
 
-    /* id and reply first, so that even a rejected request can be answered. */
+    /* id and reply first, so that even a rejected request can be answered,
+     * privately when it gave a reply subject. */
+    int id_rc = 0;
     v = json_object_get(root, "id");
-    if (v && !json_is_null(v)) {
-        if (!json_is_string(v) || !proto_id_valid(json_string_value(v))) {
-            proto_new_id(req->id);
-            req->id_assigned = true;
-            rc = meme_err_set(err, MEME_E_BAD_REQUEST,
-                              "field \"id\" must be 1 to %d of letters, digits, '.', '_', ':' "
-                              "and '-'",
-                              PROTO_ID_MAX);
-            goto out;
-        }
+    if (v && !json_is_null(v) && json_is_string(v) && proto_id_valid(json_string_value(v))) {
         snprintf(req->id, sizeof(req->id), "%s", json_string_value(v));
     } else {
         proto_new_id(req->id);
         req->id_assigned = true;
+        if (v && !json_is_null(v))
+            id_rc = meme_err_set(err, MEME_E_BAD_REQUEST,
+                                 "field \"id\" must be 1 to %d of letters, digits, '_', ':' and "
+                                 "'-'",
+                                 PROTO_ID_MAX);
     }
     v = json_object_get(root, "reply");
     if (v && !json_is_null(v)) {
@@ -319,6 +367,10 @@ int proto_request_parse(const char *json, size_t len, struct proto_request *req,
             goto out;
         }
         req->reply = xstrdup(json_string_value(v));
+    }
+    if (id_rc < 0) {
+        rc = id_rc;
+        goto out;
     }
     rc = parse_fields(root, req, err);
 out:
@@ -351,24 +403,16 @@ char *proto_request_json(const struct proto_request *req)
     if (req->reply && req->progress)
         json_object_set_new(o, "progress", json_true());
     json_object_set_new(o, "v", json_integer(PROTO_VERSION));
-    char *s = json_dumps(o, JSON_COMPACT);
+    char *s = proto_json_dump(o, JSON_COMPACT);
     json_decref(o);
-    if (!s)
-        abort();
-    char *r = xstrdup(s);
-    free(s);
-    return r;
+    return s;
 }
 
 static char *dump_and_free(json_t *o)
 {
-    char *s = json_dumps(o, JSON_COMPACT);
+    char *s = proto_json_dump(o, JSON_COMPACT);
     json_decref(o);
-    if (!s)
-        abort();
-    char *r = xstrdup(s);
-    free(s);
-    return r;
+    return s;
 }
 
 char *proto_legacy_response_json(const char *id, const uint8_t *image, size_t len,

@@ -101,10 +101,25 @@ char *proto_request_json(const struct proto_request *req);
 
 /* A new random UUID v4 in out (37 bytes). */
 void proto_new_id(char out[37]);
-/* An id is 1..64 of [A-Za-z0-9._:-]. */
+/* An id is 1..64 of [A-Za-z0-9_:-]: no '.', so no id is another's key plus
+ * ".meta", and no wildcard, space or control byte. */
 bool proto_id_valid(const char *id);
 /* A subject to publish to: tokens of printable ASCII without spaces or wildcards. */
 bool proto_subject_valid(const char *subj);
+
+/* Replies go only to inboxes: subjects under PROTO_INBOX_PREFIX or under the
+ * operator's prefix (NULL or "" for none), with at least one token after it. */
+#define PROTO_INBOX_PREFIX "_INBOX."
+bool proto_reply_allowed(const char *subj, const char *prefix);
+/* An operator's reply prefix: tokens ending in '.', no wildcards, and outside
+ * the server's '$' subjects and the protocol's own "meme." subjects. */
+bool proto_reply_prefix_valid(const char *prefix);
+
+struct json_t;
+/* JSON text of o (a new string, free()) with every non-ASCII character and
+ * DEL escaped as \uXXXX, so no control byte (C0, DEL, C1) leaves raw. flags
+ * are jansson's dump flags (JSON_ENSURE_ASCII is added). */
+char *proto_json_dump(const struct json_t *o, size_t flags);
 bool proto_utf8_valid(const char *s, size_t len);
 
 /* The original design's success reply: {"request_id","image_data","prompt","timestamp"}. */

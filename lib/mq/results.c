@@ -1,9 +1,11 @@
 /*
  * Results by id in a JetStream key-value bucket (see results.h). nats.c
  * 3.4.1's key-value API has no message headers, so the metadata lives in a
- * second key next to the image.
+ * second key next to the image; it also names the request that owns the id,
+ * and every write of it after the claim is conditional on its revision.
  */
 #include "mq/results.h"
+#include "mq/mq.h"
 #include "mq/proto.h"
 #include "xalloc.h"
 
@@ -12,6 +14,117 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+void results_owner(const char *stream, uint64_t seq, int64_t stored_ns, char out[RESULTS_OWNER_MAX])
+{
+    snprintf(out, RESULTS_OWNER_MAX, "%.64s/%llu/%lld", stream ? stream : "",
+             (unsigned long long)seq, (long long)stored_ns);
+}
+
+static char *stream_of(const char *bucket)
+{
+    return xasprintf("KV_%s", bucket);
+}
+
+/* The layout nats.c's js_CreateKeyValue() gives a bucket (subjects
+ * "$KV.<bucket>.>", one message per key, rollups, no deletes through the
+ * stream API, direct gets), plus the two settings its kvConfig cannot
+ * express: the discard policy (nats.c always asks for DiscardNew, which
+ * refuses new results once the bucket is full) and, with it, a byte limit
+ * the results give way within. */
+static void bucket_config(jsStreamConfig *sc, const char *stream, const char **subject, int ttl_s,
+                          int64_t max_value, int64_t max_bytes)
+{
+    jsStreamConfig_Init(sc);
+    sc->Name = stream;
+    sc->Description = "finished memes by request id (memectl protocol v1)";
+    sc->Subjects = subject;
+    sc->SubjectsLen = 1;
+    sc->MaxMsgsPerSubject = 1;
+    sc->MaxAge = (int64_t)(ttl_s > 0 ? ttl_s : PROTO_RESULTS_TTL_S) * 1000000000LL;
+    sc->MaxBytes = max_bytes > 0 ? max_bytes : -1;
+    if (max_value > 0 && max_value < INT32_MAX)
+        sc->MaxMsgSize = (int32_t)max_value;
+    sc->Storage = js_FileStorage;
+    sc->Discard = js_DiscardOld;
+    sc->AllowRollup = true;
+    sc->DenyDelete = true;
+    sc->AllowDirect = true;
+}
+
+int results_ensure_bucket(jsCtx *js, const char *bucket, int ttl_s, int64_t max_value,
+                          int64_t max_bytes, bool *made, struct meme_err *err)
+{
+    char *stream = stream_of(bucket);
+    char *subject = xasprintf("$KV.%s.>", bucket);
+    const char *subjects[1] = {subject};
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    int rc = 0;
+    if (made)
+        *made = false;
+    natsStatus s = js_GetStreamInfo(&si, js, stream, NULL, &jerr);
+    if (s == NATS_OK) {
+        /* Bring an existing bucket (an older worker's, nats.c's defaults) to
+         * v1: results give way, within a limit. An operator's own limit stays. */
+        jsStreamConfig *cfg = si->Config;
+        bool change = cfg->Discard != js_DiscardOld || (cfg->MaxBytes <= 0 && max_bytes > 0);
+        if (change) {
+            cfg->Discard = js_DiscardOld;
+            if (cfg->MaxBytes <= 0 && max_bytes > 0)
+                cfg->MaxBytes = max_bytes;
+            jsStreamInfo *up = NULL;
+            s = js_UpdateStream(&up, js, cfg, NULL, &jerr);
+            jsStreamInfo_Destroy(up);
+            if (s != NATS_OK && jerr == JSStorageResourcesExceededErr)
+                rc = MQ_NO_ROOM;
+            else if (s != NATS_OK)
+                rc = meme_err_set(err, MEME_E_NATS, "cannot update results bucket \"%s\": %s",
+                                  bucket, nats_GetLastError(NULL));
+        }
+        goto out;
+    }
+    if (s != NATS_NOT_FOUND) {
+        rc = meme_err_set(err, MEME_E_NATS, "cannot look up results bucket \"%s\": %s", bucket,
+                          nats_GetLastError(NULL));
+        goto out;
+    }
+    jsStreamConfig sc;
+    bucket_config(&sc, stream, subjects, ttl_s, max_value, max_bytes);
+    jerr = 0;
+    s = js_AddStream(NULL, js, &sc, NULL, &jerr);
+    if (s == NATS_OK && made)
+        *made = true;
+    else if (s != NATS_OK && jerr == JSStorageResourcesExceededErr)
+        rc = MQ_NO_ROOM;
+    else if (s != NATS_OK && jerr != JSStreamNameExistErr) /* another worker made it first */
+        rc = meme_err_set(err, MEME_E_NATS, "cannot create results bucket \"%s\": %s", bucket,
+                          nats_GetLastError(NULL));
+out:
+    jsStreamInfo_Destroy(si);
+    free(subject);
+    free(stream);
+    return rc;
+}
+
+int results_resize_bucket(jsCtx *js, const char *bucket, int64_t max_bytes, struct meme_err *err)
+{
+    char *stream = stream_of(bucket);
+    jsStreamInfo *si = NULL, *up = NULL;
+    natsStatus s = js_GetStreamInfo(&si, js, stream, NULL, NULL);
+    if (s == NATS_OK) {
+        si->Config->MaxBytes = max_bytes;
+        s = js_UpdateStream(&up, js, si->Config, NULL, NULL);
+    }
+    jsStreamInfo_Destroy(up);
+    jsStreamInfo_Destroy(si);
+    free(stream);
+    if (s != NATS_OK)
+        return meme_err_set(err, MEME_E_NATS, "cannot resize results bucket \"%s\": %s", bucket,
+                            nats_GetLastError(NULL));
+    return 0;
+}
 
 int results_open(jsCtx *js, const char *bucket, bool create, int ttl_s, int64_t max_value,
                  kvStore **kv, struct meme_err *err)
@@ -20,6 +133,7 @@ int results_open(jsCtx *js, const char *bucket, bool create, int ttl_s, int64_t 
     natsStatus s = js_KeyValue(kv, js, bucket);
     if (s == NATS_OK)
         return 0;
+    *kv = NULL;
     if (s == NATS_NOT_FOUND && !create)
         return meme_err_set(err, MEME_E_NOT_FOUND,
                             "no results bucket \"%s\" on this server (no worker has stored a "
@@ -28,23 +142,16 @@ int results_open(jsCtx *js, const char *bucket, bool create, int ttl_s, int64_t 
     if (s != NATS_NOT_FOUND)
         return meme_err_set(err, MEME_E_NATS, "cannot open results bucket \"%s\": %s", bucket,
                             nats_GetLastError(NULL));
-    kvConfig cfg;
-    kvConfig_Init(&cfg);
-    cfg.Bucket = bucket;
-    cfg.Description = "finished memes by request id (memectl protocol v1)";
-    cfg.History = 1;
-    cfg.TTL = (int64_t)(ttl_s > 0 ? ttl_s : PROTO_RESULTS_TTL_S) * 1000000000LL;
-    cfg.StorageType = js_FileStorage;
-    if (max_value > 0 && max_value < INT32_MAX)
-        cfg.MaxValueSize = (int32_t)max_value;
-    s = js_CreateKeyValue(kv, js, &cfg);
-    if (s != NATS_OK) {
-        /* Another worker made it first, perhaps with other settings: use theirs. */
+    int rc = results_ensure_bucket(js, bucket, ttl_s, max_value, 0, NULL, err);
+    if (rc == MQ_NO_ROOM)
+        rc = meme_err_set(err, MEME_E_NATS,
+                          "cannot create results bucket \"%s\": the server has no storage left",
+                          bucket);
+    if (rc < 0)
+        return rc;
+    if (js_KeyValue(kv, js, bucket) != NATS_OK) {
         *kv = NULL;
-        if (js_KeyValue(kv, js, bucket) == NATS_OK)
-            return 0;
-        *kv = NULL;
-        return meme_err_set(err, MEME_E_NATS, "cannot create results bucket \"%s\": %s", bucket,
+        return meme_err_set(err, MEME_E_NATS, "cannot open results bucket \"%s\": %s", bucket,
                             nats_GetLastError(NULL));
     }
     return 0;
@@ -53,8 +160,10 @@ int results_open(jsCtx *js, const char *bucket, bool create, int ttl_s, int64_t 
 char *results_meta_json(const struct results_meta *m)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "status", json_string(m->ok ? "ok" : "error"));
-    if (m->ok) {
+    json_object_set_new(o, "status", json_string(m->pending ? "pending" : m->ok ? "ok" : "error"));
+    if (m->pending) {
+        /* A claim: only who owns the id, and since when. */
+    } else if (m->ok) {
         json_object_set_new(o, "content_type", json_string(m->content_type));
         json_object_set_new(o, "width", json_integer(m->width));
         json_object_set_new(o, "height", json_integer(m->height));
@@ -73,12 +182,10 @@ char *results_meta_json(const struct results_meta *m)
         json_object_set_new(o, "queue_ms", json_integer(m->queue_ms));
     if (m->gen_ms >= 0)
         json_object_set_new(o, "gen_ms", json_real(m->gen_ms));
-    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    if (m->request[0])
+        json_object_set_new(o, "request", json_string(m->request));
+    char *s = proto_json_dump(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_decref(o);
-    if (!s) {
-        fputs("out of memory\n", stderr);
-        abort();
-    }
     return s;
 }
 
@@ -99,6 +206,8 @@ int results_meta_parse(const char *json, size_t len, struct results_meta *m, str
     }
     const char *status = json_string_value(json_object_get(o, "status"));
     m->ok = status && strcmp(status, "ok") == 0;
+    m->pending = status && strcmp(status, "pending") == 0;
+    copy_str(o, "request", m->request, sizeof(m->request));
     copy_str(o, "content_type", m->content_type, sizeof(m->content_type));
     copy_str(o, "template", m->template_name, sizeof(m->template_name));
     copy_str(o, "engine", m->engine, sizeof(m->engine));
@@ -128,27 +237,117 @@ static void keys_for(const char *id, char *key, size_t keysz, char *meta, size_t
     snprintf(meta, metasz, "%s.meta", key);
 }
 
+/* The meta as a pending claim for meta->request (a new string). */
+static char *claim_json(const struct results_meta *meta)
+{
+    struct results_meta c;
+    memset(&c, 0, sizeof(c));
+    c.queue_ms = -1;
+    c.gen_ms = -1;
+    c.pending = true;
+    c.created = meta->created;
+    snprintf(c.engine, sizeof(c.engine), "%s", meta->engine);
+    snprintf(c.worker, sizeof(c.worker), "%s", meta->worker);
+    snprintf(c.request, sizeof(c.request), "%s", meta->request);
+    return results_meta_json(&c);
+}
+
+/* After a refused conditional write of the meta: was it refused because the
+ * meta is not at revision rev (someone else's, or changed)? */
+static bool meta_moved(kvStore *kv, const char *mkey, uint64_t rev)
+{
+    kvEntry *e = NULL;
+    if (kvStore_Get(&e, kv, mkey) != NATS_OK)
+        return false;
+    bool moved = kvEntry_Revision(e) != rev;
+    kvEntry_Destroy(e);
+    return moved;
+}
+
+static int conflict(struct meme_err *err, const char *id)
+{
+    return meme_err_set(err, MEME_E_ID_CONFLICT,
+                        "id \"%s\" belongs to another request's result; send the request with a "
+                        "new id",
+                        id);
+}
+
 int results_put(kvStore *kv, const char *id, const uint8_t *data, size_t len,
-                const struct results_meta *meta, struct meme_err *err)
+                const struct results_meta *meta, uint64_t meta_rev, struct meme_err *err)
 {
     char key[3 * PROTO_ID_MAX + 1], mkey[3 * PROTO_ID_MAX + 8];
+    if (!proto_id_valid(id))
+        return meme_err_set(err, MEME_E_BAD_REQUEST, "id \"%s\" is not a valid request id", id);
     keys_for(id, key, sizeof(key), mkey, sizeof(mkey));
     natsStatus s = NATS_OK;
-    if (data && len)
+    /* The image key is written only by the id's owner: claim a new id first. */
+    if (data && len && meta_rev == 0) {
+        char *claim = claim_json(meta);
+        s = kvStore_Create(&meta_rev, kv, mkey, claim, (int)strlen(claim));
+        free(claim);
+        if (s != NATS_OK && meta_moved(kv, mkey, 0))
+            return conflict(err, id);
+    }
+    if (s == NATS_OK && data && len)
         s = kvStore_Put(NULL, kv, key, data, (int)len);
     if (s == NATS_OK) {
         char *json = results_meta_json(meta);
-        s = kvStore_PutString(NULL, kv, mkey, json);
+        s = kvStore_Update(NULL, kv, mkey, json, (int)strlen(json), meta_rev);
         free(json);
+        if (s != NATS_OK && meta_moved(kv, mkey, meta_rev))
+            return conflict(err, id);
     }
-    if (s == NATS_INVALID_ARG)
-        return meme_err_set(err, MEME_E_BAD_REQUEST,
-                            "id \"%s\" cannot be a key-value key (it starts or ends with '.' or "
-                            "has \"..\")",
-                            id);
     if (s != NATS_OK)
         return meme_err_set(err, s == NATS_TIMEOUT ? MEME_E_TIMEOUT : MEME_E_NATS,
                             "cannot store the result of \"%s\": %s", id, nats_GetLastError(NULL));
+    return 0;
+}
+
+int results_claim(kvStore *kv, const char *id, const char *owner, struct results_claim *cl,
+                  struct meme_err *err)
+{
+    char key[3 * PROTO_ID_MAX + 1], mkey[3 * PROTO_ID_MAX + 8];
+    memset(cl, 0, sizeof(*cl));
+    if (!proto_id_valid(id))
+        return meme_err_set(err, MEME_E_BAD_REQUEST, "id \"%s\" is not a valid request id", id);
+    keys_for(id, key, sizeof(key), mkey, sizeof(mkey));
+    struct results_meta m;
+    memset(&m, 0, sizeof(m));
+    m.created = (int64_t)time(NULL);
+    snprintf(m.request, sizeof(m.request), "%s", owner);
+    char *claim = claim_json(&m);
+    natsStatus s = NATS_OK;
+    /* Twice at most: a meta that expires between the create and the read is
+     * gone, and the id is new again. */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        s = kvStore_Create(&cl->revision, kv, mkey, claim, (int)strlen(claim));
+        if (s == NATS_OK)
+            break;
+        kvEntry *e = NULL;
+        natsStatus gs = kvStore_Get(&e, kv, mkey);
+        if (gs == NATS_NOT_FOUND)
+            continue;
+        if (gs != NATS_OK)
+            break;
+        struct results_meta found;
+        int prc = results_meta_parse(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), &found, NULL);
+        cl->revision = kvEntry_Revision(e);
+        kvEntry_Destroy(e);
+        free(claim);
+        if (prc < 0 || strcmp(found.request, owner) != 0) {
+            cl->revision = 0;
+            return conflict(err, id);
+        }
+        /* An earlier delivery of this very request claimed it. */
+        cl->finished = !found.pending;
+        cl->meta = found;
+        return 0;
+    }
+    free(claim);
+    if (s != NATS_OK)
+        return meme_err_set(err, s == NATS_TIMEOUT ? MEME_E_TIMEOUT : MEME_E_NATS,
+                            "cannot claim the id \"%s\" in the results bucket: %s", id,
+                            nats_GetLastError(NULL));
     return 0;
 }
 
@@ -178,6 +377,9 @@ int results_get_meta(kvStore *kv, const char *id, struct results_meta *meta, str
     if (rc == 0)
         rc = results_meta_parse(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), meta, err);
     kvEntry_Destroy(e);
+    if (rc == 0 && meta->pending)
+        rc = meme_err_set(err, MEME_E_NOT_FOUND,
+                          "the meme \"%s\" is not finished yet (a worker is making it)", id);
     return rc;
 }
 
@@ -207,6 +409,7 @@ struct results_writer {
     char *prefix;         /* "$KV.<bucket>." */
     pthread_mutex_t lock; /* the error handler runs on a nats.c thread */
     int failures;
+    int code; /* the protocol code of the last refusal */
     char last_error[200];
 };
 
@@ -219,6 +422,12 @@ static void on_pub_error(jsCtx *js, jsPubAckErr *pae, void *closure)
     snprintf(w->last_error, sizeof(w->last_error), "%s",
              pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err));
     w->failures++;
+    if (pae->ErrCode == JSStreamWrongLastSequenceErr)
+        w->code = MEME_E_ID_CONFLICT;
+    else if (pae->ErrCode == JSStreamMessageExceedsMaximumErr)
+        w->code = MEME_E_TOO_LARGE;
+    else if (w->code == 0)
+        w->code = pae->Err == NATS_TIMEOUT ? MEME_E_TIMEOUT : MEME_E_NATS;
     pthread_mutex_unlock(&w->lock);
 }
 
@@ -253,68 +462,102 @@ void results_writer_free(struct results_writer *w)
     free(w);
 }
 
-/* nats.c's rule for key-value keys: [-/_=.a-zA-Z0-9]+, no leading or trailing '.'. */
-static bool key_valid(const char *k)
+/* One asynchronous publish of data on subj; with expect, only if the key's
+ * last revision is *expect (0: only if the key is new). */
+static natsStatus publish(struct results_writer *w, const char *subj, const void *data, size_t len,
+                          const uint64_t *expect)
 {
-    size_t n = strlen(k);
-    if (n == 0 || k[0] == '.' || k[n - 1] == '.')
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = k[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '/' || c == '_' || c == '=' || c == '.'))
-            return false;
-        if (c == '.' && k[i + 1] == '.')
-            return false;
-    }
-    return true;
+    natsMsg *m = NULL;
+    natsStatus s = natsMsg_Create(&m, subj, NULL, data, (int)len);
+    if (s != NATS_OK)
+        return s;
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    if (expect && *expect == 0)
+        po.ExpectNoMessage = true;
+    else if (expect)
+        po.ExpectLastSubjectSeq = *expect;
+    s = js_PublishMsgAsync(w->js, &m, &po);
+    natsMsg_Destroy(m); /* NULL once nats.c took it */
+    return s;
 }
 
 int results_writer_put(struct results_writer *w, const char *id, const uint8_t *data, size_t len,
-                       const struct results_meta *meta, int timeout_ms, struct meme_err *err)
+                       const struct results_meta *meta, uint64_t meta_rev, int timeout_ms,
+                       struct meme_err *err)
 {
     char key[3 * PROTO_ID_MAX + 1], mkey[3 * PROTO_ID_MAX + 8];
+    if (!proto_id_valid(id))
+        return meme_err_set(err, MEME_E_BAD_REQUEST, "id \"%s\" is not a valid request id", id);
     keys_for(id, key, sizeof(key), mkey, sizeof(mkey));
-    if (!key_valid(key))
-        return meme_err_set(err, MEME_E_BAD_REQUEST,
-                            "id \"%s\" cannot be a key-value key (it starts or ends with '.' or "
-                            "has \"..\")",
-                            id);
-    pthread_mutex_lock(&w->lock);
-    w->failures = 0;
-    pthread_mutex_unlock(&w->lock);
     char *subj = xasprintf("%s%s", w->prefix, key);
     char *msubj = xasprintf("%s%s", w->prefix, mkey);
     char *json = results_meta_json(meta);
     natsStatus s = NATS_OK;
+    int rc = 0;
+    /* The image key is written only by the id's owner: claim a new id first. */
+    if (data && len && meta_rev == 0) {
+        char *claim = claim_json(meta);
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.ExpectNoMessage = true;
+        po.MaxWait = timeout_ms > 0 ? timeout_ms : 5000;
+        jsPubAck *ack = NULL;
+        jsErrCode jerr = 0;
+        s = js_Publish(&ack, w->js, msubj, claim, (int)strlen(claim), &po, &jerr);
+        if (s == NATS_OK)
+            meta_rev = ack->Sequence;
+        jsPubAck_Destroy(ack);
+        free(claim);
+        if (jerr == JSStreamWrongLastSequenceErr) {
+            rc = conflict(err, id);
+            goto out;
+        }
+    }
+    pthread_mutex_lock(&w->lock);
+    w->failures = 0;
+    w->code = 0;
+    pthread_mutex_unlock(&w->lock);
     /* Both on one connection: the stream stores the image before the meta. */
-    if (data && len)
-        s = js_PublishAsync(w->js, subj, data, (int)len, NULL);
+    if (s == NATS_OK && data && len)
+        s = publish(w, subj, data, len, NULL);
     if (s == NATS_OK)
-        s = js_PublishAsync(w->js, msubj, json, (int)strlen(json), NULL);
+        s = publish(w, msubj, json, strlen(json), &meta_rev);
     if (s == NATS_OK) {
         jsPubOptions po;
         jsPubOptions_Init(&po);
         po.MaxWait = timeout_ms > 0 ? timeout_ms : 5000;
         s = js_PublishAsyncComplete(w->js, &po);
     }
-    free(subj);
-    free(msubj);
-    free(json);
     if (s == NATS_TIMEOUT) {
         /* Leave nothing pending to be confused with the next result. */
         natsMsgList pending = {0};
         if (js_PublishAsyncGetPendingList(&pending, w->js) == NATS_OK)
             natsMsgList_Destroy(&pending);
-        return meme_err_set(err, MEME_E_TIMEOUT, "storing the result of \"%s\" timed out", id);
+        rc = meme_err_set(err, MEME_E_TIMEOUT, "storing the result of \"%s\" timed out", id);
+        goto out;
     }
-    if (s != NATS_OK)
-        return meme_err_set(err, MEME_E_NATS, "cannot store the result of \"%s\": %s", id,
-                            natsStatus_GetText(s));
+    if (s == NATS_MAX_PAYLOAD) {
+        rc = meme_err_set(err, MEME_E_TOO_LARGE,
+                          "the result of \"%s\" (%zu bytes) is larger than the server's "
+                          "max_payload",
+                          id, len);
+        goto out;
+    }
+    if (s != NATS_OK) {
+        rc = meme_err_set(err, MEME_E_NATS, "cannot store the result of \"%s\": %s", id,
+                          natsStatus_GetText(s));
+        goto out;
+    }
     pthread_mutex_lock(&w->lock);
-    int rc = w->failures ? meme_err_set(err, MEME_E_NATS, "cannot store the result of \"%s\": %s",
-                                        id, w->last_error)
-                         : 0;
+    if (w->code == MEME_E_ID_CONFLICT)
+        rc = conflict(err, id);
+    else if (w->failures)
+        rc = meme_err_set(err, w->code, "cannot store the result of \"%s\": %s", id, w->last_error);
     pthread_mutex_unlock(&w->lock);
+out:
+    free(subj);
+    free(msubj);
+    free(json);
     return rc;
 }

@@ -5,6 +5,7 @@
  * and limits the code uses.
  */
 #include "err.h"
+#include "mq/mq.h"
 #include "mq/proto.h"
 #include "xalloc.h"
 
@@ -216,6 +217,79 @@ static void test_ids_and_subjects(void **state)
     assert_false(proto_subject_valid(".a"));
     assert_false(proto_subject_valid("a.*"));
     assert_false(proto_subject_valid("a\tb"));
+    /* No '.' in ids: no id is another id's meta key. */
+    assert_true(proto_id_valid("urn:meme-1_x"));
+    assert_false(proto_id_valid("x.meta"));
+    assert_false(proto_id_valid("a*"));
+    assert_false(proto_id_valid("a>"));
+    assert_false(proto_id_valid("a=3A"));
+    assert_false(proto_id_valid("caf\xc3\xa9"));
+}
+
+/* Replies only to inboxes: the worker is nobody's deputy. */
+static void test_reply_subjects(void **state)
+{
+    assert_true(proto_reply_allowed("_INBOX.abc", NULL));
+    assert_true(proto_reply_allowed("_INBOX.abc.1", ""));
+    assert_false(proto_reply_allowed("_INBOX.", NULL));
+    assert_false(proto_reply_allowed("_INBOX", NULL));
+    assert_false(proto_reply_allowed("$JS.API.STREAM.PURGE.MEMES", NULL));
+    assert_false(proto_reply_allowed("$KV.meme-results.x", NULL));
+    assert_false(proto_reply_allowed("$O.bucket.x", NULL));
+    assert_false(proto_reply_allowed("$SYS.REQ.SERVER.PING", NULL));
+    assert_false(proto_reply_allowed("meme.request", NULL));
+    assert_false(proto_reply_allowed("meme.response", NULL));
+    assert_false(proto_reply_allowed("_INBOX.a.*", NULL));
+    assert_false(proto_reply_allowed("x_INBOX.a", NULL));
+    assert_true(proto_reply_allowed("acme.inbox.1", "acme.inbox."));
+    assert_false(proto_reply_allowed("acme.inbox.", "acme.inbox."));
+    assert_false(proto_reply_allowed("acme.inboxx.1", "acme.inbox."));
+    assert_false(proto_reply_allowed("$JS.API.INFO", "acme.inbox."));
+    assert_true(proto_reply_prefix_valid("acme.inbox."));
+    assert_true(proto_reply_prefix_valid("x."));
+    assert_false(proto_reply_prefix_valid("acme.inbox"));
+    assert_false(proto_reply_prefix_valid("$JS."));
+    assert_false(proto_reply_prefix_valid("meme."));
+    assert_false(proto_reply_prefix_valid("meme.response."));
+    assert_false(proto_reply_prefix_valid("a.*."));
+    assert_false(proto_reply_prefix_valid("."));
+    assert_false(proto_reply_prefix_valid(""));
+    assert_false(proto_reply_prefix_valid(NULL));
+}
+
+/* Every JSON out is ASCII: C0, DEL and C1 escaped, other text too. */
+static void test_json_escapes_controls(void **state)
+{
+    char *s = proto_error_json("id-1", MEME_E_BAD_JSON,
+                               "near '\x1b[2J' \xc2\x9b del \x7f caf\xc3\xa9", 1700000000);
+    for (const char *p = s; *p; p++)
+        assert_true(*p >= 0x20 && *p < 0x7f);
+    assert_non_null(strstr(s, "\\u001B"));
+    assert_non_null(strstr(s, "\\u009B"));
+    assert_non_null(strstr(s, "\\u007F"));
+    assert_non_null(strstr(s, "\\u00E9"));
+    int code = 0;
+    char *msg = NULL;
+    assert_int_equal(proto_error_parse(s, strlen(s), &code, &msg), 0);
+    assert_string_equal(msg, "near '\x1b[2J' \xc2\x9b del \x7f caf\xc3\xa9");
+    free(msg);
+    free(s);
+}
+
+/* The storage budget: shares of the store that fit together. */
+static void test_store_budget(void **state)
+{
+    struct mq_budget b;
+    mq_budget_for(64LL << 20, &b);
+    assert_int_equal(b.queue_bytes, 8LL << 20);
+    assert_int_equal(b.results_bytes, 40LL << 20);
+    mq_budget_for(MQ_STORE_ASSUMED, &b);
+    assert_int_equal(b.queue_bytes, MQ_QUEUE_BYTES_MAX);
+    assert_int_equal(b.results_bytes, (4LL << 30) / 8 * 5);
+    assert_true(b.queue_bytes + b.results_bytes <= b.store);
+    mq_budget_for(1, &b);
+    assert_int_equal(b.store, MQ_STORE_MIN);
+    assert_int_equal(b.queue_msgs, MQ_QUEUE_MSGS_MAX);
 }
 
 static void test_legacy_and_error_json(void **state)
@@ -411,6 +485,9 @@ int main(void)
         cmocka_unit_test(test_reply_keeps_subject_for_errors),
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_ids_and_subjects),
+        cmocka_unit_test(test_reply_subjects),
+        cmocka_unit_test(test_json_escapes_controls),
+        cmocka_unit_test(test_store_budget),
         cmocka_unit_test(test_legacy_and_error_json),
         cmocka_unit_test(test_base64_lengths),
         cmocka_unit_test(test_doc_matches_code),

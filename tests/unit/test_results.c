@@ -32,10 +32,12 @@ static void test_ok_meta_round_trip(void **state)
     m.queue_ms = 3;
     m.gen_ms = 7.9;
     char *json = results_meta_json(&m);
+    /* ASCII JSON (docs/protocol.md): the prompt's characters as escapes,
+     * back as they were once parsed. */
     assert_string_equal(json, "{\"status\":\"ok\",\"content_type\":\"image/png\",\"width\":512,"
                               "\"height\":256,\"bytes\":84211,\"template\":\"advice-wheel\","
                               "\"engine\":\"local\",\"worker\":\"w-1\",\"created\":1700000000,"
-                              "\"prompt\":\"one does not simply | \xe6\x97\xa5\xe6\x9c\xac\","
+                              "\"prompt\":\"one does not simply | \\u65E5\\u672C\","
                               "\"queue_ms\":3,\"gen_ms\":7.9}");
     assert_int_equal(results_meta_parse(json, strlen(json), &back, NULL), 0);
     assert_true(back.ok);
@@ -67,6 +69,34 @@ static void test_meta_without_prompt(void **state)
     strcpy(bad + n + PROTO_PROMPT_MAX + 1, "\"}");
     assert_int_equal(results_meta_parse(bad, strlen(bad), &back, NULL), 0);
     assert_string_equal(back.prompt, "");
+}
+
+/* A claim names the request that owns the id; so does the finished result. */
+static void test_pending_claim_round_trip(void **state)
+{
+    struct results_meta m, back;
+    char owner[RESULTS_OWNER_MAX];
+    results_owner("MEMES", 42, 1700000000123456789LL, owner);
+    assert_string_equal(owner, "MEMES/42/1700000000123456789");
+    memset(&m, 0, sizeof(m));
+    m.pending = true;
+    m.created = 1700000000;
+    m.queue_ms = -1;
+    m.gen_ms = -1;
+    strcpy(m.request, owner);
+    char *json = results_meta_json(&m);
+    assert_non_null(strstr(json, "\"status\":\"pending\""));
+    assert_non_null(strstr(json, "\"request\":\"MEMES/42/1700000000123456789\""));
+    assert_null(strstr(json, "content_type"));
+    assert_int_equal(results_meta_parse(json, strlen(json), &back, NULL), 0);
+    assert_true(back.pending);
+    assert_false(back.ok);
+    assert_string_equal(back.request, owner);
+    free(json);
+    /* Another message, another owner. */
+    char other[RESULTS_OWNER_MAX];
+    results_owner("MEMES", 43, 1700000000123456789LL, other);
+    assert_string_not_equal(owner, other);
 }
 
 static void test_error_meta_round_trip(void **state)
@@ -106,6 +136,7 @@ int main(void)
         cmocka_unit_test(test_ok_meta_round_trip),
         cmocka_unit_test(test_meta_without_prompt),
         cmocka_unit_test(test_error_meta_round_trip),
+        cmocka_unit_test(test_pending_claim_round_trip),
         cmocka_unit_test(test_not_our_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
