@@ -218,6 +218,7 @@ static void fill_meta(struct job *j, struct results_meta *meta)
 {
     memset(meta, 0, sizeof(*meta));
     snprintf(meta->request, sizeof(meta->request), "%s", j->owner);
+    meta->attempt = (int)j->delivered;
     snprintf(meta->engine, sizeof(meta->engine), "%s", j->engine);
     snprintf(meta->worker, sizeof(meta->worker), "%s", j->w->cfg.id);
     meta->created = clock_wall_ms() / 1000;
@@ -433,6 +434,20 @@ out:
  * it. Nothing is lost: if JetStream had not handed it on yet, it does so
  * after the ack wait (no keepalive is sent for it any more), and the next
  * worker answers it, from the results bucket when it is there. */
+/* A later delivery of this request (another worker's) has claimed its id:
+ * this one was held up and leaves the request to it, answering nothing. */
+static void stale(struct job *j)
+{
+    struct worker *w = j->w;
+    char *safe = term_sanitize_dup(j->req.id);
+    log_warn("msg=\"a later delivery of this request has claimed it; leaving the request to the "
+             "worker that has it now\" id=%s attempt=%llu",
+             safe, (unsigned long long)j->delivered);
+    free(safe);
+    worker_lease_quiet(w, j->lease);
+    metrics_add(w->m.requests, lv("duplicate"), 1);
+}
+
 static bool lease_gone(struct job *j)
 {
     struct worker *w = j->w;
@@ -524,9 +539,13 @@ void worker_handle(struct worker_slot *slot, struct worker_job *wj)
     bool stored = false;
     if (w->results) {
         struct results_claim cl;
-        rc = results_claim(w->results, j.req.id, j.owner, &cl, &err);
+        rc = results_claim(w->results, j.req.id, j.owner, (int)j.delivered, &cl, &err);
         if (rc == MEME_E_ID_CONFLICT) {
             give_up(&j, &err);
+            goto out;
+        }
+        if (rc == 0 && cl.superseded) {
+            stale(&j);
             goto out;
         }
         if (rc < 0) {
@@ -631,9 +650,15 @@ void worker_handle(struct worker_slot *slot, struct worker_job *wj)
                                               j.meta_rev, &serr);
         struct results_claim again;
         if (src == MEME_E_ID_CONFLICT &&
-            results_claim(w->results, j.req.id, j.owner, &again, NULL) == 0) {
-            /* Another delivery of this same request (its worker held up past
-             * the ack wait) stored it first: that result stands. */
+            results_claim(w->results, j.req.id, j.owner, (int)j.delivered, &again, NULL) == 0) {
+            /* Another delivery of this same request changed the meta: a
+             * later one has the request (this one leaves it), or an earlier
+             * one, held up past the ack wait, stored it first (its result
+             * stands and this one answers). */
+            if (again.superseded) {
+                stale(&j);
+                goto out;
+            }
         } else if (src < 0 && !meme_code_is_transient(src)) {
             give_up(&j, &serr);
             goto out;

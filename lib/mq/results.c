@@ -184,6 +184,8 @@ char *results_meta_json(const struct results_meta *m)
         json_object_set_new(o, "gen_ms", json_real(m->gen_ms));
     if (m->request[0])
         json_object_set_new(o, "request", json_string(m->request));
+    if (m->attempt > 0)
+        json_object_set_new(o, "attempt", json_integer(m->attempt));
     char *s = proto_json_dump(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
     json_decref(o);
     return s;
@@ -208,6 +210,8 @@ int results_meta_parse(const char *json, size_t len, struct results_meta *m, str
     m->ok = status && strcmp(status, "ok") == 0;
     m->pending = status && strcmp(status, "pending") == 0;
     copy_str(o, "request", m->request, sizeof(m->request));
+    json_int_t att = json_integer_value(json_object_get(o, "attempt"));
+    m->attempt = att > 0 && att < 1000 ? (int)att : 0;
     copy_str(o, "content_type", m->content_type, sizeof(m->content_type));
     copy_str(o, "template", m->template_name, sizeof(m->template_name));
     copy_str(o, "engine", m->engine, sizeof(m->engine));
@@ -249,6 +253,7 @@ static char *claim_json(const struct results_meta *meta)
     snprintf(c.engine, sizeof(c.engine), "%s", meta->engine);
     snprintf(c.worker, sizeof(c.worker), "%s", meta->worker);
     snprintf(c.request, sizeof(c.request), "%s", meta->request);
+    c.attempt = meta->attempt;
     return results_meta_json(&c);
 }
 
@@ -303,8 +308,8 @@ int results_put(kvStore *kv, const char *id, const uint8_t *data, size_t len,
     return 0;
 }
 
-int results_claim(kvStore *kv, const char *id, const char *owner, struct results_claim *cl,
-                  struct meme_err *err)
+int results_claim(kvStore *kv, const char *id, const char *owner, int attempt,
+                  struct results_claim *cl, struct meme_err *err)
 {
     char key[3 * PROTO_ID_MAX + 1], mkey[3 * PROTO_ID_MAX + 8];
     memset(cl, 0, sizeof(*cl));
@@ -314,12 +319,14 @@ int results_claim(kvStore *kv, const char *id, const char *owner, struct results
     struct results_meta m;
     memset(&m, 0, sizeof(m));
     m.created = (int64_t)time(NULL);
+    m.attempt = attempt;
     snprintf(m.request, sizeof(m.request), "%s", owner);
     char *claim = claim_json(&m);
     natsStatus s = NATS_OK;
-    /* Twice at most: a meta that expires between the create and the read is
-     * gone, and the id is new again. */
-    for (int attempt = 0; attempt < 2; attempt++) {
+    /* A few rounds at most: a meta that expires between the create and the
+     * read makes the id new again, and a claim taken over by another
+     * delivery at the same moment is read again. */
+    for (int round = 0; round < 4; round++) {
         s = kvStore_Create(&cl->revision, kv, mkey, claim, (int)strlen(claim));
         if (s == NATS_OK)
             break;
@@ -331,17 +338,33 @@ int results_claim(kvStore *kv, const char *id, const char *owner, struct results
             break;
         struct results_meta found;
         int prc = results_meta_parse(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), &found, NULL);
-        cl->revision = kvEntry_Revision(e);
+        uint64_t rev = kvEntry_Revision(e);
         kvEntry_Destroy(e);
-        free(claim);
         if (prc < 0 || strcmp(found.request, owner) != 0) {
+            free(claim);
             cl->revision = 0;
             return conflict(err, id);
         }
-        /* An earlier delivery of this very request claimed it. */
-        cl->finished = !found.pending;
+        /* Another delivery of this very request claimed it. A later one
+         * has it now: this delivery is stale and leaves it. */
         cl->meta = found;
-        return 0;
+        if (found.attempt > attempt) {
+            free(claim);
+            cl->revision = 0;
+            cl->superseded = true;
+            return 0;
+        }
+        if (!found.pending) {
+            free(claim);
+            cl->revision = rev;
+            cl->finished = true;
+            return 0;
+        }
+        /* An earlier delivery's claim (its worker died or was held up):
+         * this one takes it over, so that one finds itself stale. */
+        s = kvStore_Update(&cl->revision, kv, mkey, claim, (int)strlen(claim), rev);
+        if (s == NATS_OK)
+            break;
     }
     free(claim);
     if (s != NATS_OK)

@@ -40,6 +40,7 @@ struct results_meta {
     double gen_ms;                     /* making it; -1 when unknown */
     bool pending;                      /* claimed, not finished yet */
     char request[128];                 /* the request that owns the id: RESULTS_OWNER_MAX */
+    int attempt;                       /* the delivery of that request that wrote it; 0 unknown */
 };
 
 /* "<stream>/<sequence>/<stored ns>": one JetStream message, the same on every
@@ -52,7 +53,8 @@ void results_owner(const char *stream, uint64_t seq, int64_t stored_ns,
 struct results_claim {
     uint64_t revision;        /* of the meta key, for the compare-and-set writes */
     bool finished;            /* an earlier delivery already stored the result */
-    struct results_meta meta; /* when finished */
+    bool superseded;          /* a later delivery of the request has it: leave it */
+    struct results_meta meta; /* what was found, when the id was not new */
 };
 
 /*
@@ -78,14 +80,16 @@ int results_open(jsCtx *js, const char *bucket, bool create, int ttl_s, int64_t 
                  kvStore **kv, struct meme_err *err);
 
 /*
- * Claims id for the request owner before its result is made: creates a
- * pending meta when the id is new, or finds the meta an earlier delivery of
- * the same request left (cl->finished when it holds the result). Returns 0,
- * MEME_E_ID_CONFLICT when another request owns the id (nothing is written),
- * or another negative code.
+ * Claims id for delivery attempt of the request owner before its result is
+ * made: creates a pending meta when the id is new, or finds the meta another
+ * delivery of the same request left: the result (cl->finished), a pending
+ * claim of an earlier delivery (taken over), or one of a later delivery
+ * (cl->superseded: this delivery is stale). Returns 0, MEME_E_ID_CONFLICT
+ * when another request owns the id (nothing is written), or another
+ * negative code.
  */
-int results_claim(kvStore *kv, const char *id, const char *owner, struct results_claim *cl,
-                  struct meme_err *err);
+int results_claim(kvStore *kv, const char *id, const char *owner, int attempt,
+                  struct results_claim *cl, struct meme_err *err);
 
 /*
  * Stores a result: the image (NULL/0 for a failed request) then its meta,

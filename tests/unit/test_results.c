@@ -83,6 +83,7 @@ static void test_pending_claim_round_trip(void **state)
     m.created = 1700000000;
     m.queue_ms = -1;
     m.gen_ms = -1;
+    m.attempt = 2;
     strcpy(m.request, owner);
     char *json = results_meta_json(&m);
     assert_non_null(strstr(json, "\"status\":\"pending\""));
@@ -92,6 +93,7 @@ static void test_pending_claim_round_trip(void **state)
     assert_true(back.pending);
     assert_false(back.ok);
     assert_string_equal(back.request, owner);
+    assert_int_equal(back.attempt, 2);
     free(json);
     /* Another message, another owner. */
     char other[RESULTS_OWNER_MAX];
